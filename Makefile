@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# ivshmem: one Makefile for the module, the userspace and the tests.
+#
+#   make              build the module against KDIR
+#   make check        build everything and run the tests in QEMU guests
+#   make demo         boot a guest and share a message with the host
+#   make bench        doorbell and polling benchmarks in guests
+#
+# Under Kbuild (KERNELRELEASE set) only the Kbuild file matters.
+
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+BUILD ?= $(CURDIR)/build
+V ?= 0
+
+.PHONY: all module modules clean check demo bench checkpatch sparse w1
+
+all: module
+
+module modules:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# Extra warnings, as upstream's W=1.
+w1:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+# Static analysis with sparse (C=2 rechecks every file).
+sparse:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CF="-D__CHECK_ENDIAN__" modules
+
+checkpatch:
+	bash selftests/vm/checkpatch.sh
+
+check:
+	bash selftests/vm/check.sh
+
+demo:
+	bash selftests/vm/demo.sh
+
+bench:
+	bash selftests/vm/bench.sh
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	rm -rf $(BUILD)
+
+endif
