@@ -17,7 +17,7 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
 
-.PHONY: all module modules clean check demo bench checkpatch sparse w1
+.PHONY: all module modules clean distclean check demo bench checkpatch sparse w1
 
 all: module
 
@@ -46,6 +46,10 @@ bench:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	rm -rf $(BUILD)/check $(BUILD)/logs
+
+# Also the downloaded guest kernels and kernel-source pieces.
+distclean: clean
 	rm -rf $(BUILD)
 
 endif

@@ -100,6 +100,8 @@ static const struct file_operations ivshmem_fops = {
 	.release = ivshmem_release,
 	.poll = ivshmem_poll,
 	.mmap = ivshmem_mmap,
+	/* The memory is coherent: msync() has nothing to write back. */
+	.fsync = noop_fsync,
 	.unlocked_ioctl = ivshmem_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = no_llseek,
