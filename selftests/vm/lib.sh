@@ -1,0 +1,119 @@
+#!/bin/bash
+# lib.sh: helpers for host-side test scenarios; source it from a bash script
+# that uses `set -euo pipefail`. It sets IVS_VM_DIR, IVS_REPO, IVS_BUILD
+# (default <repo>/build, or $IVS_BUILD) and IVS_LOGDIR, and keeps its state in
+# files (so counts made in subshells and background jobs are kept). At exit it
+# removes the shm files it created and kills the processes given to ivs_kill_on_exit.
+#
+#   ivs_env                      source $IVS_BUILD/env.sh (KVER KDIR VMLINUZ ...)
+#   ivs_shm_file NAME SIZE       create /dev/shm/ivs-test-$USER-NAME (truncate -s
+#                                SIZE), removed at exit; prints its path
+#   ivs_plain_dev ID FILE        prints the QEMU args for a memory-backend-file
+#                                "ID-mem" + ivshmem-plain "ID" on FILE
+#   ivs_high_bars                prints QEMU args that push all 64-bit BARs above
+#                                4 GiB on -machine pc (else SeaBIOS puts BAR2s up to
+#                                ~1 GiB below 4 GiB, in the MTRR-uncachable hole)
+#   ivs_kill_on_exit PID         kill PID and its descendants at exit
+#   ivs_guest NAME INITRD SCRIPT [run-guest options] [-- QEMU ARGS]
+#                                boot a guest (log: $IVS_LOGDIR/NAME.log), then
+#                                check its log (IVS_PLANS=N: expected TAP plans);
+#                                non-zero if the guest or its log check failed
+#   host_ok/host_fail/host_skip DESCRIPTION    host-side TAP results
+#   ivs_summary                  totals; last line "N passed, N failed[, N skipped]";
+#                                non-zero if anything failed
+
+IVS_VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IVS_REPO=$(cd "$IVS_VM_DIR/../.." && pwd)
+IVS_BUILD=${IVS_BUILD:-$IVS_REPO/build}
+IVS_LOGDIR=${IVS_LOGDIR:-$IVS_BUILD/logs}
+IVS_USER=${USER:-$(id -un)}
+IVS_STATE=$(mktemp -d "${TMPDIR:-/tmp}/ivs-state.XXXXXX")
+mkdir -p "$IVS_LOGDIR"
+touch "$IVS_STATE"/{cleanup,pids,host,guests}
+
+ivs_cleanup() {
+	local pid f
+	while read -r pid; do ivs_kill_tree "$pid"; done <"$IVS_STATE/pids"
+	while IFS= read -r f; do rm -f "$f"; done <"$IVS_STATE/cleanup"
+	rm -rf "$IVS_STATE"
+}
+trap ivs_cleanup EXIT
+trap 'exit 130' INT TERM
+
+ivs_env() {
+	[ -f "$IVS_BUILD/env.sh" ] ||
+		{ echo "no $IVS_BUILD/env.sh: run selftests/vm/prepare.sh" >&2; return 1; }
+	# shellcheck source=/dev/null
+	. "$IVS_BUILD/env.sh"
+}
+
+ivs_shm_path() { echo "/dev/shm/ivs-test-$IVS_USER-$1"; }
+
+ivs_shm_file() {
+	local f
+	f=$(ivs_shm_path "$1")
+	echo "$f" >>"$IVS_STATE/cleanup"
+	rm -f "$f"
+	truncate -s "$2" "$f"
+	echo "$f"
+}
+
+ivs_plain_dev() {
+	echo "-object memory-backend-file,id=$1-mem,size=$(stat -c %s "$2"),share=on,mem-path=$2" \
+	     "-device ivshmem-plain,id=$1,memdev=$1-mem"
+}
+
+# a 4 GiB BAR cannot fit below 4 GiB, so SeaBIOS moves every 64-bit BAR up
+ivs_high_bars() { echo "-device pci-testdev,membar=4G"; }
+
+ivs_kill_on_exit() { echo "$1" >>"$IVS_STATE/pids"; }
+
+ivs_kill_tree() { # TERM to PID and all its descendants, children first
+	local c kids
+	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+	for c in $kids; do ivs_kill_tree "$c"; done
+	kill "$1" 2>/dev/null || true
+}
+
+ivs_guest() {
+	local name=$1 initrd=$2 script=$3 rc=0
+	shift 3
+	ivs_env
+	rm -f "$IVS_LOGDIR/$name.log.counts"
+	"$IVS_VM_DIR/run-guest.sh" --name "$name" --kernel "$VMLINUZ" --initrd "$initrd" \
+		--script "$script" --log "$IVS_LOGDIR/$name.log" \
+		--timeout "${IVS_TIMEOUT:-300}" "$@" || rc=$?
+	if "$IVS_VM_DIR/check-log.sh" "$IVS_LOGDIR/$name.log" ${IVS_PLANS:+"$IVS_PLANS"}; then
+		echo "$name $IVS_LOGDIR/$name.log 0" >>"$IVS_STATE/guests"
+	else
+		echo "$name $IVS_LOGDIR/$name.log 1" >>"$IVS_STATE/guests"
+		rc=1
+	fi
+	return $rc
+}
+
+host_ok() { echo "ok - host: $*"; echo pass >>"$IVS_STATE/host"; }
+host_fail() { echo "not ok - host: $*"; echo fail >>"$IVS_STATE/host"; }
+host_skip() { echo "ok - host: $* # SKIP"; echo skip >>"$IVS_STATE/host"; }
+
+ivs_summary() {
+	local p f s name log bad gp gf gs
+	p=$(grep -c '^pass$' "$IVS_STATE/host" || true)
+	f=$(grep -c '^fail$' "$IVS_STATE/host" || true)
+	s=$(grep -c '^skip$' "$IVS_STATE/host" || true)
+	while read -r name log bad; do
+		gp=0 gf=0 gs=0
+		[ -f "$log.counts" ] && read -r gp gf gs <"$log.counts"
+		echo -n "guest $name: $gp passed, $gf failed, $gs skipped"
+		if [ "$bad" = 1 ]; then echo ", log check FAILED ($log)"; else echo; fi
+		# a failed log check without a failed test counts as one failure
+		if [ "$bad" = 1 ] && [ "$gf" -eq 0 ]; then gf=1; fi
+		p=$((p + gp)) f=$((f + gf)) s=$((s + gs))
+	done <"$IVS_STATE/guests"
+	if [ "$s" -gt 0 ]; then
+		echo "$p passed, $f failed, $s skipped"
+	else
+		echo "$p passed, $f failed"
+	fi
+	[ "$f" -eq 0 ]
+}
