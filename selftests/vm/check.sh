@@ -108,6 +108,28 @@ ivs_kill_on_exit "$high"
 wait "$low" || true
 wait "$high" || true
 
+step "doorbell guest: loopback through ivshmem-server"
+make -C "$REPO/userspace/server" -s
+SOCK=$W/ivshmem.sock
+SHM=ivs-test-$IVS_USER-$$
+"$REPO/userspace/server/ivshmem-server" -F -S "$SOCK" -M "$SHM" -l 4M -n 4 \
+	>"$IVS_LOGDIR/server.log" 2>&1 &
+server=$!
+ivs_kill_on_exit "$server"
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+# shellcheck disable=SC2046
+IVS_PLANS=2 ivs_guest doorbell "$W/initrd.gz" doorbell.sh --mem 512 \
+	--append "ivs.devs=10:4194304:4" -- \
+	-chardev "socket,path=$SOCK,id=db" \
+	-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10 || true
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+if [ ! -e "$SOCK" ] && [ ! -e "/dev/shm/$SHM" ]; then
+	host_ok "ivshmem-server removed its socket and memory on SIGTERM"
+else
+	host_fail "ivshmem-server removed its socket and memory on SIGTERM"
+fi
+
 step "host: what the guests wrote"
 for f in "$lo1" "$lo64" "$lo1g" "$hi2" "$hi1g"; do
 	sz=$(stat -c %s "$f")
