@@ -1,0 +1,1268 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ivshmem-server - host-side server for QEMU's ivshmem-doorbell device.
+ *
+ * Speaks protocol version 0 of QEMU's ivshmem server over an AF_UNIX
+ * stream socket.  Every message is one sendmsg() of a little-endian
+ * int64, optionally carrying one file descriptor (SCM_RIGHTS).  A new
+ * client receives: the version (0); its own id; -1 with the shared
+ * memory fd; for every peer already present, that peer's id with one
+ * eventfd per vector; finally its own id with its own eventfds.  The
+ * existing peers receive the new id with its eventfds, and the id
+ * without an fd when a peer leaves.  Clients never send anything: a
+ * byte or a hang-up ends the peer.
+ *
+ * Design:
+ *  - one thread, one epoll loop; signals arrive through a signalfd;
+ *  - every client socket is non-blocking and has a bounded queue of
+ *    outgoing messages: a client that does not read is dropped once its
+ *    queue is over the limit, it never blocks the others;
+ *  - eventfds are reference counted so that a queued message never
+ *    refers to a closed descriptor; an eventfd is closed as soon as its
+ *    peer has left and no queued message still names it;
+ *  - peers that must go are marked and reaped after each event, so a
+ *    failure while broadcasting never frees a peer under our feet.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#define IVS_PROTOCOL_VERSION	0
+#define IVS_MAX_VECTORS		64
+#define IVS_ID_SPACE		65536U	/* peer ids are 0..65535 */
+#define IVS_DEFAULT_PEERS	64U
+#define IVS_DEFAULT_SOCKET	"/tmp/ivshmem_socket"
+#define IVS_DEFAULT_SHM		"ivshmem"
+#define IVS_DEFAULT_SIZE	(UINT64_C(4) << 20)
+#define IVS_DEFAULT_PIDFILE	"/var/run/ivshmem-server.pid"
+#define IVS_MAX_SIZE		(UINT64_C(1) << 62)
+#define IVS_LISTEN_BACKLOG	64
+#define IVS_HUGETLBFS_MAGIC	0x958458f6
+
+/* epoll tokens; peer tokens are (serial << 16) | id with serial >= 1 */
+#define TOKEN_LISTEN		UINT64_C(0)
+#define TOKEN_SIGNAL		UINT64_C(1)
+
+#define EXIT_USAGE		2
+
+/* A file descriptor shared by a peer and the messages queued about it. */
+struct fdref {
+	int fd;
+	unsigned int refs;
+};
+
+struct msg {
+	int64_t val;
+	struct fdref *ref;	/* NULL: no fd attached */
+};
+
+struct peer {
+	uint16_t id;
+	bool dead;
+	bool want_out;		/* EPOLLOUT registered */
+	int sock;
+	pid_t pid;
+	uint64_t serial;
+	struct fdref *vec[IVS_MAX_VECTORS];
+	/* ring buffer of pending messages */
+	struct msg *q;
+	size_t qcap, qhead, qlen;
+	size_t qoff;		/* bytes of the head message already sent */
+	struct peer *next_dead;
+};
+
+struct server {
+	/* configuration */
+	const char *sock_path;
+	char *sock_abspath;	/* for unlink() after a chdir() */
+	const char *shm_name;
+	const char *shm_dir;
+	uint64_t size;
+	unsigned int vectors;
+	unsigned int max_peers;
+	const char *pidfile;
+	char *pid_abspath;
+	bool verbose;
+	bool foreground;
+
+	/* state */
+	bool use_syslog;
+	int listen_fd;
+	int sig_fd;
+	int ep_fd;
+	int reserve_fd;
+	struct fdref *shm;
+	bool shm_created;
+	bool sock_bound;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	bool pid_written;
+	struct peer **peers;	/* indexed by id, max_peers entries */
+	unsigned int npeers;
+	uint64_t next_serial;
+	struct peer *dead_list;
+	size_t qlimit;
+};
+
+/* ------------------------------------------------------------------ */
+/* logging                                                             */
+
+static void logmsg(struct server *s, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void logmsg(struct server *s, int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio >= LOG_INFO && !s->verbose)
+		return;
+	va_start(ap, fmt);
+	if (s->use_syslog) {
+		vsyslog(prio, fmt, ap);
+	} else {
+		fputs("ivshmem-server: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* argument parsing                                                    */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ivshmem-server [OPTION]...\n"
+		"Serve shared memory and doorbell eventfds to QEMU ivshmem-doorbell devices.\n"
+		"\n"
+		"  -S PATH    UNIX socket to listen on (default " IVS_DEFAULT_SOCKET ")\n"
+		"  -M NAME    POSIX shared memory object (default \"" IVS_DEFAULT_SHM "\")\n"
+		"  -m DIR     create the memory as an unlinked file in DIR (e.g. hugetlbfs)\n"
+		"  -l SIZE    memory size, suffixes K, M, G, T (default 4M); rounded up to\n"
+		"             a power of two, as QEMU's ivshmem BAR requires\n"
+		"  -n COUNT   interrupt vectors per peer, 1..%d (default 1)\n"
+		"  -P COUNT   maximum number of peers, 1..%u (default %u)\n"
+		"  -p FILE    write the server's pid to FILE\n"
+		"             (default " IVS_DEFAULT_PIDFILE " when daemonized)\n"
+		"  -F         stay in the foreground, log to stderr\n"
+		"             (default: daemonize, log to syslog)\n"
+		"  -v         verbose: log peers joining and leaving\n"
+		"  -h         show this help\n",
+		IVS_MAX_VECTORS, IVS_ID_SPACE, IVS_DEFAULT_PEERS);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ivshmem-server: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'ivshmem-server -h' for more information.\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static bool parse_uint(const char *str, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (str[0] < '0' || str[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(str, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "4096", "64K", "4M", "1G", "2T" (binary units, case-insensitive) */
+static bool parse_size(const char *str, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (str[0] < '0' || str[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(str, &end, 10);
+	if (errno)
+		return false;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		break;
+	default:
+		return false;
+	}
+	if (*end != '\0') {
+		end++;
+		/* allow "KB", "KiB" */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end != '\0')
+			return false;
+	}
+	if (v > (UINT64_MAX >> shift))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+static void parse_args(struct server *s, int argc, char **argv)
+{
+	unsigned long v;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt(argc, argv, ":hvFp:S:m:M:l:n:P:")) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'v':
+			s->verbose = true;
+			break;
+		case 'F':
+			s->foreground = true;
+			break;
+		case 'p':
+			if (!*optarg)
+				usage_error("empty pid file name (-p)");
+			s->pidfile = optarg;
+			break;
+		case 'S':
+			if (!*optarg)
+				usage_error("empty socket path (-S)");
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+				usage_error("socket path '%s' is too long (-S): at most %zu bytes",
+					    optarg,
+					    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+			s->sock_path = optarg;
+			break;
+		case 'M':
+			if (!*optarg || strchr(optarg + 1, '/') ||
+			    strlen(optarg) > NAME_MAX)
+				usage_error("invalid shared memory object name '%s' (-M): "
+					    "a name without '/' is expected", optarg);
+			s->shm_name = optarg;
+			s->shm_dir = NULL;
+			break;
+		case 'm':
+			if (!*optarg)
+				usage_error("empty directory name (-m)");
+			s->shm_dir = optarg;
+			break;
+		case 'l':
+			if (!parse_size(optarg, &s->size))
+				usage_error("invalid size '%s' (-l): a number of bytes with an optional "
+					    "K, M, G or T suffix is expected", optarg);
+			if (s->size == 0)
+				usage_error("invalid size '%s' (-l): must be greater than 0", optarg);
+			if (s->size > IVS_MAX_SIZE)
+				usage_error("invalid size '%s' (-l): larger than the maximum of 4 EiB",
+					    optarg);
+			break;
+		case 'n':
+			if (!parse_uint(optarg, 1, IVS_MAX_VECTORS, &v))
+				usage_error("invalid vector count '%s' (-n): must be between 1 and %d",
+					    optarg, IVS_MAX_VECTORS);
+			s->vectors = (unsigned int)v;
+			break;
+		case 'P':
+			if (!parse_uint(optarg, 1, IVS_ID_SPACE, &v))
+				usage_error("invalid peer limit '%s' (-P): must be between 1 and %u",
+					    optarg, IVS_ID_SPACE);
+			s->max_peers = (unsigned int)v;
+			break;
+		case ':':
+			usage_error("option -%c requires an argument", optopt);
+		default:
+			usage_error("unknown option -%c", optopt);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static struct fdref *fdref_new(int fd)
+{
+	struct fdref *r = malloc(sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->fd = fd;
+	r->refs = 1;
+	return r;
+}
+
+static struct fdref *fdref_get(struct fdref *r)
+{
+	r->refs++;
+	return r;
+}
+
+static void fdref_put(struct fdref *r)
+{
+	if (r && --r->refs == 0) {
+		close(r->fd);
+		free(r);
+	}
+}
+
+static uint64_t pow2_ceil(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static char *make_absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	char *abs;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&abs, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return abs;
+}
+
+static uint64_t peer_token(const struct peer *p)
+{
+	return (p->serial << 16) | p->id;
+}
+
+static struct peer *peer_by_token(struct server *s, uint64_t token)
+{
+	uint32_t id = token & 0xffff;
+	struct peer *p;
+
+	if (id >= s->max_peers)
+		return NULL;
+	p = s->peers[id];
+	if (!p || peer_token(p) != token)
+		return NULL;
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* sending                                                             */
+
+/*
+ * Send (the rest of) one message.  Returns the number of bytes sent,
+ * or a negative errno.  The fd travels with the first byte only.
+ */
+static ssize_t send_msg(int sock, int64_t val, int fd, size_t off)
+{
+	uint64_t le = htole64((uint64_t)val);
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {
+		.iov_base = (char *)&le + off,
+		.iov_len = sizeof(le) - off,
+	};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	if (fd >= 0 && off == 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	do {
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static void mark_dead(struct server *s, struct peer *p)
+{
+	if (p->dead)
+		return;
+	p->dead = true;
+	p->next_dead = s->dead_list;
+	s->dead_list = p;
+}
+
+static void set_want_out(struct server *s, struct peer *p, bool on)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+		.data.u64 = peer_token(p),
+	};
+
+	if (p->want_out == on)
+		return;
+	if (epoll_ctl(s->ep_fd, EPOLL_CTL_MOD, p->sock, &ev) < 0) {
+		logmsg(s, LOG_ERR, "peer %u: epoll_ctl: %s; dropping it",
+		       p->id, strerror(errno));
+		mark_dead(s, p);
+		return;
+	}
+	p->want_out = on;
+}
+
+static void send_failed(struct server *s, struct peer *p, ssize_t err)
+{
+	if (err == -EPIPE || err == -ECONNRESET)
+		logmsg(s, LOG_INFO, "peer %u: connection closed while sending", p->id);
+	else if (err == -ETOOMANYREFS)
+		logmsg(s, LOG_WARNING,
+		       "peer %u: too many fds in flight to clients that do not read "
+		       "(raise RLIMIT_NOFILE); dropping it", p->id);
+	else
+		logmsg(s, LOG_WARNING, "peer %u: send failed: %s; dropping it",
+		       p->id, strerror((int)-err));
+	mark_dead(s, p);
+}
+
+static void queue_pop(struct peer *p)
+{
+	fdref_put(p->q[p->qhead].ref);
+	p->qhead = (p->qhead + 1) % p->qcap;
+	p->qlen--;
+	p->qoff = 0;
+}
+
+static void flush_queue(struct server *s, struct peer *p)
+{
+	while (p->qlen && !p->dead) {
+		struct msg *m = &p->q[p->qhead];
+		ssize_t n = send_msg(p->sock, m->val, m->ref ? m->ref->fd : -1, p->qoff);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			send_failed(s, p, n);
+			return;
+		}
+		p->qoff += (size_t)n;
+		if (p->qoff == sizeof(uint64_t))
+			queue_pop(p);
+	}
+	if (!p->dead)
+		set_want_out(s, p, p->qlen != 0);
+}
+
+static bool queue_push(struct peer *p, int64_t val, struct fdref *ref, size_t off)
+{
+	if (p->qlen == p->qcap) {
+		size_t ncap = p->qcap ? p->qcap * 2 : 64;
+		struct msg *nq = malloc(ncap * sizeof(*nq));
+		size_t i;
+
+		if (!nq)
+			return false;
+		for (i = 0; i < p->qlen; i++)
+			nq[i] = p->q[(p->qhead + i) % p->qcap];
+		free(p->q);
+		p->q = nq;
+		p->qcap = ncap;
+		p->qhead = 0;
+	}
+	p->q[(p->qhead + p->qlen) % p->qcap] = (struct msg){
+		.val = val,
+		.ref = ref ? fdref_get(ref) : NULL,
+	};
+	if (p->qlen == 0)
+		p->qoff = off;
+	p->qlen++;
+	return true;
+}
+
+/* Send a message to a peer now if possible, otherwise queue it. */
+static void peer_send(struct server *s, struct peer *p, int64_t val, struct fdref *ref)
+{
+	size_t off = 0;
+
+	if (p->dead)
+		return;
+	if (p->qlen == 0) {
+		ssize_t n = send_msg(p->sock, val, ref ? ref->fd : -1, 0);
+
+		if (n == (ssize_t)sizeof(uint64_t))
+			return;
+		if (n < 0 && n != -EAGAIN) {
+			send_failed(s, p, n);
+			return;
+		}
+		if (n > 0)
+			off = (size_t)n;
+	}
+	if (p->qlen >= s->qlimit) {
+		logmsg(s, LOG_WARNING,
+		       "peer %u does not read its socket (%zu messages pending); dropping it",
+		       p->id, p->qlen);
+		mark_dead(s, p);
+		return;
+	}
+	if (!queue_push(p, val, off ? NULL : ref, off)) {
+		logmsg(s, LOG_ERR, "peer %u: out of memory for its message queue; dropping it",
+		       p->id);
+		mark_dead(s, p);
+		return;
+	}
+	set_want_out(s, p, true);
+}
+
+/* ------------------------------------------------------------------ */
+/* peers                                                               */
+
+static void peer_free(struct server *s, struct peer *p)
+{
+	unsigned int v;
+
+	if (s->ep_fd >= 0)
+		epoll_ctl(s->ep_fd, EPOLL_CTL_DEL, p->sock, NULL);
+	close(p->sock);
+	while (p->qlen)
+		queue_pop(p);
+	free(p->q);
+	for (v = 0; v < s->vectors; v++)
+		fdref_put(p->vec[v]);
+	free(p);
+}
+
+/* Remove every peer marked dead and tell the others it left. */
+static void reap_dead(struct server *s)
+{
+	while (s->dead_list) {
+		struct peer *p = s->dead_list;
+		uint16_t id = p->id;
+		unsigned int i;
+
+		s->dead_list = p->next_dead;
+		s->peers[id] = NULL;
+		s->npeers--;
+		peer_free(s, p);
+		logmsg(s, LOG_INFO, "peer %u left (%u peers)", id, s->npeers);
+		for (i = 0; i < s->max_peers; i++)
+			if (s->peers[i])
+				peer_send(s, s->peers[i], id, NULL);
+	}
+}
+
+static void add_peer(struct server *s, int sock)
+{
+	struct epoll_event ev;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct peer *p;
+	unsigned int i, v;
+	pid_t pid = 0;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		pid = cred.pid;
+
+	if (s->npeers >= s->max_peers) {
+		logmsg(s, LOG_WARNING,
+		       "refusing a client (pid %d): the limit of %u peers is reached (-P)",
+		       (int)pid, s->max_peers);
+		close(sock);
+		return;
+	}
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		logmsg(s, LOG_ERR, "refusing a client (pid %d): out of memory", (int)pid);
+		close(sock);
+		return;
+	}
+	for (i = 0; i < s->max_peers && s->peers[i]; i++)
+		;
+	p->id = (uint16_t)i;
+	p->sock = sock;
+	p->pid = pid;
+	p->serial = ++s->next_serial & ((UINT64_C(1) << 47) - 1);
+	if (!p->serial)
+		p->serial = ++s->next_serial;
+
+	for (v = 0; v < s->vectors; v++) {
+		int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		if (efd < 0 || !(p->vec[v] = fdref_new(efd))) {
+			logmsg(s, LOG_ERR, "refusing a client (pid %d): cannot create eventfd: %s",
+			       (int)pid, strerror(efd < 0 ? errno : ENOMEM));
+			if (efd >= 0)
+				close(efd);
+			goto err_free;
+		}
+	}
+
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.u64 = peer_token(p);
+	if (epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, sock, &ev) < 0) {
+		logmsg(s, LOG_ERR, "refusing a client (pid %d): epoll_ctl: %s",
+		       (int)pid, strerror(errno));
+		goto err_free;
+	}
+
+	s->peers[p->id] = p;
+	s->npeers++;
+
+	/* the new peer: version, id, memory, the others, itself */
+	peer_send(s, p, IVS_PROTOCOL_VERSION, NULL);
+	peer_send(s, p, p->id, NULL);
+	peer_send(s, p, -1, s->shm);
+	for (i = 0; i < s->max_peers; i++) {
+		struct peer *o = s->peers[i];
+
+		if (!o || o == p || o->dead)
+			continue;
+		for (v = 0; v < s->vectors; v++)
+			peer_send(s, p, o->id, o->vec[v]);
+	}
+	for (v = 0; v < s->vectors; v++)
+		peer_send(s, p, p->id, p->vec[v]);
+
+	/* the others learn about the new one */
+	for (i = 0; i < s->max_peers; i++) {
+		struct peer *o = s->peers[i];
+
+		if (!o || o == p || o->dead)
+			continue;
+		for (v = 0; v < s->vectors; v++)
+			peer_send(s, o, p->id, p->vec[v]);
+	}
+	logmsg(s, LOG_INFO, "peer %u joined (pid %d, %u peers)", p->id, (int)pid, s->npeers);
+	return;
+
+err_free:
+	for (v = 0; v < s->vectors; v++)
+		fdref_put(p->vec[v]);
+	free(p);
+	close(sock);
+}
+
+static void accept_clients(struct server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			add_peer(s, fd);
+			reap_dead(s);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EAGAIN:
+			return;
+		case EMFILE:
+		case ENFILE:
+			/* take the connection off the backlog so that epoll stops reporting it */
+			if (s->reserve_fd >= 0) {
+				close(s->reserve_fd);
+				fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				if (fd >= 0)
+					close(fd);
+				s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			}
+			logmsg(s, LOG_ERR, "refusing a client: out of file descriptors");
+			if (fd < 0)
+				return;
+			continue;
+		default:
+			logmsg(s, LOG_ERR, "accept: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+static void peer_input(struct server *s, struct peer *p, uint32_t events)
+{
+	char byte;
+	ssize_t n;
+
+	do {
+		n = recv(p->sock, &byte, 1, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+
+	if (n > 0)
+		logmsg(s, LOG_WARNING, "peer %u sent data, which the protocol forbids; dropping it",
+		       p->id);
+	else if (n == 0 || (n < 0 && errno == ECONNRESET))
+		logmsg(s, LOG_INFO, "peer %u hung up", p->id);
+	else if (errno == EAGAIN && !(events & (EPOLLHUP | EPOLLERR)))
+		return;
+	else
+		logmsg(s, LOG_INFO, "peer %u: connection error: %s", p->id,
+		       n < 0 ? strerror(errno) : "hang-up");
+	mark_dead(s, p);
+}
+
+static void dump_peers(struct server *s)
+{
+	unsigned int i;
+
+	logmsg(s, LOG_NOTICE, "%u peers, %u vectors, %" PRIu64 " bytes of memory",
+	       s->npeers, s->vectors, s->size);
+	for (i = 0; i < s->max_peers; i++) {
+		struct peer *p = s->peers[i];
+
+		if (p)
+			logmsg(s, LOG_NOTICE, "  peer %u: pid %d, %zu messages queued",
+			       p->id, (int)p->pid, p->qlen);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* setup and teardown                                                  */
+
+static int open_memory(struct server *s)
+{
+	struct stat st;
+	int fd;
+
+	if (s->shm_dir) {
+		struct statfs sfs;
+		char *path;
+
+		if (statfs(s->shm_dir, &sfs) == 0 && sfs.f_type == IVS_HUGETLBFS_MAGIC &&
+		    s->size < (uint64_t)sfs.f_bsize) {
+			logmsg(s, LOG_NOTICE,
+			       "size rounded up from %" PRIu64 " to the huge page size %" PRIu64,
+			       s->size, (uint64_t)sfs.f_bsize);
+			s->size = pow2_ceil((uint64_t)sfs.f_bsize);
+		}
+		if (asprintf(&path, "%s/ivshmem.XXXXXX", s->shm_dir) < 0) {
+			logmsg(s, LOG_ERR, "out of memory");
+			return -1;
+		}
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0) {
+			logmsg(s, LOG_ERR, "cannot create a file in '%s' (-m): %s",
+			       s->shm_dir, strerror(errno));
+			free(path);
+			return -1;
+		}
+		unlink(path);
+		free(path);
+	} else {
+		fd = shm_open(s->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			s->shm_created = true;
+		} else if (errno == EEXIST) {
+			fd = shm_open(s->shm_name, O_RDWR | O_CLOEXEC, 0);
+			if (fd >= 0)
+				logmsg(s, LOG_NOTICE,
+				       "using the existing shared memory object '%s'; "
+				       "it will not be removed at exit", s->shm_name);
+		}
+		if (fd < 0) {
+			logmsg(s, LOG_ERR, "cannot open shared memory object '%s' (-M): %s",
+			       s->shm_name, strerror(errno));
+			return -1;
+		}
+	}
+
+	if (fstat(fd, &st) < 0) {
+		logmsg(s, LOG_ERR, "fstat of the shared memory: %s", strerror(errno));
+		goto err;
+	}
+	if ((uint64_t)st.st_size > s->size) {
+		logmsg(s, LOG_ERR,
+		       "shared memory object '%s' already exists with %" PRIu64
+		       " bytes, more than the %" PRIu64 " requested; remove it or use -l",
+		       s->shm_name, (uint64_t)st.st_size, s->size);
+		goto err;
+	}
+	if ((uint64_t)st.st_size != s->size && ftruncate(fd, (off_t)s->size) < 0) {
+		logmsg(s, LOG_ERR, "cannot set the shared memory size to %" PRIu64 " bytes: %s",
+		       s->size, strerror(errno));
+		goto err;
+	}
+	s->shm = fdref_new(fd);
+	if (!s->shm) {
+		logmsg(s, LOG_ERR, "out of memory");
+		goto err;
+	}
+	return 0;
+
+err:
+	close(fd);
+	if (s->shm_created) {
+		shm_unlink(s->shm_name);
+		s->shm_created = false;
+	}
+	return -1;
+}
+
+static void sockaddr_for(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path));
+}
+
+/* Refuse a path in use by a live server; remove a stale socket. */
+static int check_socket_path(struct server *s)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(s->sock_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		logmsg(s, LOG_ERR, "cannot check socket path '%s': %s", s->sock_path,
+		       strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		logmsg(s, LOG_ERR, "'%s' exists and is not a socket; not removing it",
+		       s->sock_path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		logmsg(s, LOG_ERR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	sockaddr_for(&sun, s->sock_path);
+	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	if (ret == 0 || errno == EAGAIN || errno == EINPROGRESS) {
+		close(fd);
+		logmsg(s, LOG_ERR, "socket '%s' is in use by a running server", s->sock_path);
+		return -1;
+	}
+	ret = errno;
+	close(fd);
+	if (ret != ECONNREFUSED) {
+		logmsg(s, LOG_ERR, "cannot check socket '%s': %s", s->sock_path, strerror(ret));
+		return -1;
+	}
+	if (unlink(s->sock_path) < 0 && errno != ENOENT) {
+		logmsg(s, LOG_ERR, "cannot remove stale socket '%s': %s", s->sock_path,
+		       strerror(errno));
+		return -1;
+	}
+	logmsg(s, LOG_NOTICE, "removed stale socket '%s'", s->sock_path);
+	return 0;
+}
+
+static int open_socket(struct server *s)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+
+	if (check_socket_path(s) < 0)
+		return -1;
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->listen_fd < 0) {
+		logmsg(s, LOG_ERR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	sockaddr_for(&sun, s->sock_path);
+	if (bind(s->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		logmsg(s, LOG_ERR, "cannot bind to '%s': %s", s->sock_path, strerror(errno));
+		return -1;
+	}
+	s->sock_bound = true;
+	if (stat(s->sock_path, &st) == 0) {
+		s->sock_dev = st.st_dev;
+		s->sock_ino = st.st_ino;
+	}
+	if (listen(s->listen_fd, IVS_LISTEN_BACKLOG) < 0) {
+		logmsg(s, LOG_ERR, "cannot listen on '%s': %s", s->sock_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_pidfile(struct server *s)
+{
+	char buf[32];
+	int fd, len;
+
+	if (!s->pidfile)
+		return 0;
+	fd = open(s->pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		logmsg(s, LOG_ERR, "cannot write pid file '%s': %s", s->pidfile, strerror(errno));
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)len) != len) {
+		logmsg(s, LOG_ERR, "cannot write pid file '%s'", s->pidfile);
+		close(fd);
+		unlink(s->pidfile);
+		return -1;
+	}
+	close(fd);
+	s->pid_written = true;
+	return 0;
+}
+
+static int setup_loop(struct server *s)
+{
+	struct epoll_event ev;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	s->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	s->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->sig_fd < 0 || s->ep_fd < 0) {
+		logmsg(s, LOG_ERR, "cannot set up the event loop: %s", strerror(errno));
+		return -1;
+	}
+	ev.events = EPOLLIN;
+	ev.data.u64 = TOKEN_LISTEN;
+	if (epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0)
+		goto err;
+	ev.data.u64 = TOKEN_SIGNAL;
+	if (epoll_ctl(s->ep_fd, EPOLL_CTL_ADD, s->sig_fd, &ev) < 0)
+		goto err;
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+err:
+	logmsg(s, LOG_ERR, "epoll_ctl: %s", strerror(errno));
+	return -1;
+}
+
+/*
+ * Fork into the background.  The original process waits until the
+ * daemon reports that it is ready (or failed), so that its exit status
+ * tells the caller whether the server runs.  Returns the fd on which
+ * the daemon reports readiness.
+ */
+static int daemonize(struct server *s)
+{
+	int pfd[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		logmsg(s, LOG_ERR, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		logmsg(s, LOG_ERR, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		ssize_t n;
+
+		close(pfd[1]);
+		do {
+			n = read(pfd[0], &c, 1);
+		} while (n < 0 && errno == EINTR);
+		waitpid(pid, NULL, 0);
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(pfd[0]);
+	if (setsid() < 0)
+		_exit(1);
+	pid = fork();
+	if (pid < 0) {
+		logmsg(s, LOG_ERR, "fork: %s", strerror(errno));
+		_exit(1);
+	}
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		_exit(1);
+	return pfd[1];
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/*
+ * Raise the soft fd limit as far as the hard limit allows.  Besides the
+ * eventfds we hold (max_peers * (vectors + 1)), the kernel counts the
+ * fds in flight in SCM_RIGHTS messages that clients have not read yet
+ * against the sender's RLIMIT_NOFILE (unless privileged): a low limit
+ * would let a few clients that do not read make sendmsg() fail for all.
+ */
+static void raise_fd_limit(struct server *s)
+{
+	rlim_t need = (rlim_t)s->max_peers * (s->vectors + 1) + 32;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = rl;
+
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) < 0 && need > rl.rlim_cur) {
+			want.rlim_cur = need;
+			setrlimit(RLIMIT_NOFILE, &want);
+		}
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+		logmsg(s, LOG_WARNING,
+		       "the file descriptor limit (%llu) is below the %llu that %u peers with %u "
+		       "vectors may need; clients will be refused when it runs out",
+		       (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+		       s->max_peers, s->vectors);
+}
+
+static void teardown(struct server *s)
+{
+	unsigned int i;
+	struct stat st;
+
+	for (i = 0; s->peers && i < s->max_peers; i++) {
+		if (s->peers[i]) {
+			peer_free(s, s->peers[i]);
+			s->peers[i] = NULL;
+		}
+	}
+	free(s->peers);
+	s->peers = NULL;
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	/* remove the socket only if it is still ours */
+	if (s->sock_bound && s->sock_abspath && stat(s->sock_abspath, &st) == 0 &&
+	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+		unlink(s->sock_abspath);
+	fdref_put(s->shm);
+	if (s->shm_created)
+		shm_unlink(s->shm_name);
+	if (s->pid_written && s->pid_abspath)
+		unlink(s->pid_abspath);
+	if (s->sig_fd >= 0)
+		close(s->sig_fd);
+	if (s->ep_fd >= 0)
+		close(s->ep_fd);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
+	free(s->sock_abspath);
+	free(s->pid_abspath);
+}
+
+static const char *sig_name(uint32_t sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "signal";
+	}
+}
+
+static int run_loop(struct server *s)
+{
+	struct epoll_event evs[64];
+
+	for (;;) {
+		int n = epoll_wait(s->ep_fd, evs, 64, -1);
+		int i;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			logmsg(s, LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return -1;
+		}
+		for (i = 0; i < n; i++) {
+			uint64_t token = evs[i].data.u64;
+			struct peer *p;
+
+			if (token == TOKEN_LISTEN) {
+				accept_clients(s);
+			} else if (token == TOKEN_SIGNAL) {
+				struct signalfd_siginfo si;
+
+				while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (si.ssi_signo == SIGUSR1) {
+						dump_peers(s);
+						continue;
+					}
+					logmsg(s, LOG_NOTICE, "%s received; shutting down",
+					       sig_name(si.ssi_signo));
+					return 0;
+				}
+			} else if ((p = peer_by_token(s, token)) && !p->dead) {
+				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					peer_input(s, p, evs[i].events);
+				if (!p->dead && (evs[i].events & EPOLLOUT))
+					flush_queue(s, p);
+			}
+			reap_dead(s);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server s = {
+		.sock_path = IVS_DEFAULT_SOCKET,
+		.shm_name = IVS_DEFAULT_SHM,
+		.size = IVS_DEFAULT_SIZE,
+		.vectors = 1,
+		.max_peers = IVS_DEFAULT_PEERS,
+		.listen_fd = -1,
+		.sig_fd = -1,
+		.ep_fd = -1,
+		.reserve_fd = -1,
+	};
+	uint64_t rounded;
+	sigset_t set;
+	int ready_fd = -1;
+	int ret = 1;
+
+	parse_args(&s, argc, argv);
+	if (!s.foreground && !s.pidfile)
+		s.pidfile = IVS_DEFAULT_PIDFILE;
+
+	rounded = pow2_ceil(s.size);
+	if (rounded < (uint64_t)sysconf(_SC_PAGESIZE))
+		rounded = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (rounded != s.size) {
+		logmsg(&s, LOG_NOTICE,
+		       "size %" PRIu64 " rounded up to %" PRIu64
+		       " (QEMU's ivshmem needs a power-of-two size of at least a page)",
+		       s.size, rounded);
+		s.size = rounded;
+	}
+	/* a backlog as long as the longest handshake, twice, plus churn */
+	s.qlimit = 2 * (3 + (size_t)s.max_peers * s.vectors) + 1024;
+
+	s.peers = calloc(s.max_peers, sizeof(*s.peers));
+	s.sock_abspath = make_absolute(s.sock_path);
+	if (s.pidfile)
+		s.pid_abspath = make_absolute(s.pidfile);
+	if (!s.peers || !s.sock_abspath || (s.pidfile && !s.pid_abspath)) {
+		logmsg(&s, LOG_ERR, "out of memory");
+		goto out;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		logmsg(&s, LOG_ERR, "sigprocmask: %s", strerror(errno));
+		goto out;
+	}
+	raise_fd_limit(&s);
+
+	if (open_memory(&s) < 0 || open_socket(&s) < 0)
+		goto out;
+
+	if (!s.foreground) {
+		ready_fd = daemonize(&s);
+		if (ready_fd < 0)
+			goto out;
+		s.pidfile = s.pid_abspath;
+	}
+	if (write_pidfile(&s) < 0 || setup_loop(&s) < 0)
+		goto out;
+
+	logmsg(&s, LOG_INFO,
+	       "listening on '%s': %" PRIu64 " bytes of %s '%s', %u vectors, at most %u peers",
+	       s.sock_path, s.size, s.shm_dir ? "memory in" : "shared memory object",
+	       s.shm_dir ? s.shm_dir : s.shm_name, s.vectors, s.max_peers);
+	if (ready_fd >= 0) {
+		openlog("ivshmem-server", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		s.use_syslog = true;
+		detach_stdio();
+		if (write(ready_fd, "r", 1) != 1)
+			goto out;
+		close(ready_fd);
+		ready_fd = -1;
+	} else {
+		fflush(stderr);
+	}
+
+	ret = run_loop(&s) < 0 ? 1 : 0;
+out:
+	teardown(&s);
+	if (ready_fd >= 0)
+		close(ready_fd);
+	if (s.use_syslog)
+		closelog();
+	return ret;
+}

@@ -1,0 +1,167 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Host-only tests of ivshmem-server and the host peer library.
+#
+# Usage: userspace/tests/run-server-tests.sh [BUILD_DIR]
+#
+# Builds everything with plain gcc into BUILD_DIR (default:
+# <repo>/build/host-tests), runs the test programs and prints TAP.
+# Sockets go to /tmp (short paths), shm objects get names with the pid.
+# Set CC to use another compiler, IVSHMEM_SKIP_QEMU=1 to skip the QEMU check.
+
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+ROOT=$(cd "$SRC/.." && pwd)
+BUILD=${1:-$ROOT/build/host-tests}
+CC=${CC:-gcc}
+mkdir -p "$BUILD" || exit 1
+BUILD=$(cd "$BUILD" && pwd)
+
+n=0
+failed=0
+start=$(date +%s)
+
+say_ok() { n=$((n + 1)); echo "ok $n - $*"; }
+say_not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+say_skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+comment() { sed 's/^/# /'; }
+
+# run a test program; number its "ok - " / "not ok - " lines
+run_tap() {
+	local name=$1 line status seen_fail=0
+	shift
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) say_ok "${line#ok - }" ;;
+		"not ok - "*) say_not_ok "${line#not ok - }"; seen_fail=1 ;;
+		"__status__ "*) status=${line#__status__ } ;;
+		"#"*) echo "$line" ;;
+		*) echo "# $line" ;;
+		esac
+	done < <("$@" 2>&1; echo "__status__ $?")
+	if [ "${status:-1}" -ge 128 ] || { [ "${status:-1}" -ne 0 ] && [ $seen_fail -eq 0 ]; }; then
+		say_not_ok "$name exited with status ${status:-?}"
+	fi
+}
+
+# compile; a test passes only if the compiler printed nothing
+build() {
+	local what=$1 out
+	shift
+	if out=$("$CC" "$@" 2>&1) && [ -z "$out" ]; then
+		say_ok "build: $what"
+	else
+		say_not_ok "build: $what"
+		printf '%s\n' "$out" | comment
+		return 1
+	fi
+}
+
+echo "# build directory: $BUILD"
+STRICT=(-std=gnu11 -Wall -Wextra -O2 -D_FORTIFY_SOURCE=2)
+SAN=(-std=gnu11 -Wall -Wextra -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+     -fno-sanitize-recover=undefined)
+LIBINC=(-I"$SRC/lib")
+
+build "ivshmem-server, -Wall -Wextra -O2 -D_FORTIFY_SOURCE=2, no warnings" \
+	"${STRICT[@]}" -o "$BUILD/ivshmem-server" "$SRC/server/ivshmem-server.c" || exit 1
+build "ivshmem-server with -fsanitize=address,undefined" \
+	"${SAN[@]}" -o "$BUILD/ivshmem-server-san" "$SRC/server/ivshmem-server.c" || exit 1
+build "peer library, -Wall -Wextra -O2 -D_FORTIFY_SOURCE=2, no warnings" \
+	"${STRICT[@]}" -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-c -o "$BUILD/peer.o" "$SRC/lib/peer.c" || exit 1
+build "test-server" "${STRICT[@]}" -o "$BUILD/test-server" "$HERE/test-server.c" || exit 1
+build "test-peer (library with sanitizers)" "${SAN[@]}" "${LIBINC[@]}" \
+	-o "$BUILD/test-peer" "$HERE/test-peer.c" "$SRC/lib/peer.c" || exit 1
+build "test-peer-fake (library with sanitizers)" "${SAN[@]}" "${LIBINC[@]}" \
+	-o "$BUILD/test-peer-fake" "$HERE/test-peer-fake.c" "$SRC/lib/peer.c" || exit 1
+build "peer-watch" "${STRICT[@]}" "${LIBINC[@]}" \
+	-o "$BUILD/peer-watch" "$HERE/peer-watch.c" "$SRC/lib/peer.c" || exit 1
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+echo "# --- server, raw protocol client"
+run_tap test-server "$BUILD/test-server" "$BUILD/ivshmem-server" "$BUILD"
+echo "# --- server built with sanitizers, raw protocol client"
+run_tap "test-server (sanitizers)" "$BUILD/test-server" "$BUILD/ivshmem-server-san" "$BUILD"
+echo "# --- library against the server"
+run_tap test-peer "$BUILD/test-peer" "$BUILD/ivshmem-server"
+echo "# --- library against a fake server"
+run_tap test-peer-fake "$BUILD/test-peer-fake"
+
+# ---------------------------------------------------------------------
+# QEMU: an unmodified ivshmem-doorbell device must accept the server.
+qemu_check() {
+	local qemu sock shm log w q1 q2 wpid spid q1pid rc1 rc2 i
+	qemu=$(command -v qemu-system-x86_64)
+	sock=/tmp/ivs-qemu-$$.sock
+	shm=ivs-qemu-$$
+	log=$BUILD/qemu-server.log
+	w=$BUILD/qemu-watch.out
+	q1=$BUILD/qemu-1.out
+	q2=$BUILD/qemu-2.out
+	local dev=(-accel tcg -machine pc -nodefaults -display none -S
+		   -chardev "socket,path=$sock,id=c"
+		   -device ivshmem-doorbell,chardev=c,vectors=2 -monitor stdio)
+
+	"$BUILD/ivshmem-server" -F -v -n 2 -S "$sock" -M "$shm" 2>"$log" &
+	spid=$!
+	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+
+	# a host peer first (id 0); it rings every vector of each peer that joins
+	"$BUILD/peer-watch" "$sock" 25 2 >"$w" 2>&1 &
+	wpid=$!
+	for i in $(seq 100); do grep -q '^id ' "$w" && break; sleep 0.05; done
+
+	# QEMU #1 (id 1) stays for 3 s; QEMU #2 (id 2) gets peers 0 and 1 as existing peers
+	(sleep 3; echo quit) | timeout 40 "$qemu" "${dev[@]}" >"$q1" 2>&1 &
+	q1pid=$!
+	sleep 1
+	(sleep 1; echo "info pci"; sleep 0.3; echo quit) |
+		timeout 40 "$qemu" "${dev[@]}" >"$q2" 2>&1
+	rc2=$?
+	wait $q1pid
+	rc1=$?
+	wait $wpid
+	kill $spid 2>/dev/null
+	wait $spid
+
+	if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q 'joined 1' "$w" && grep -q 'joined 2' "$w"; then
+		say_ok "QEMU ivshmem-doorbell (vectors=2) accepts the handshake, as first and as later peer"
+	else
+		say_not_ok "QEMU ivshmem-doorbell (vectors=2) accepts the handshake (rc $rc1, $rc2)"
+		cat "$q1" "$q2" "$log" | tr -d '\r' | grep -v '\[K' | comment
+	fi
+	if tr -d '\r' <"$q2" | grep -q 'RAM controller: PCI device 1af4:1110' &&
+	   tr -d '\r' <"$q2" | grep -q 'BAR2: 64 bit prefetchable memory.*\[0x003ffffe\]'; then
+		say_ok "QEMU shows the ivshmem device with a 4 MiB 64-bit prefetchable BAR2"
+	else
+		say_not_ok "QEMU shows the ivshmem device with a 4 MiB BAR2"
+		tr -d '\r' <"$q2" | grep -v '\[K' | comment
+	fi
+	if grep -q '^id 0 vectors 2' "$w" && grep -q 'left 2' "$w" && grep -q 'left 1' "$w" &&
+	   ! grep -q '^ring' "$w"; then
+		say_ok "a library peer sees both QEMUs join (ringing their vectors) and leave"
+	else
+		say_not_ok "a library peer sees both QEMUs join and leave"
+		comment <"$w"
+	fi
+	rm -f "$sock" "/dev/shm/$shm"
+}
+
+if [ -n "${IVSHMEM_SKIP_QEMU:-}" ]; then
+	say_skip "QEMU handshake" "IVSHMEM_SKIP_QEMU is set"
+elif ! command -v qemu-system-x86_64 >/dev/null; then
+	say_skip "QEMU handshake" "qemu-system-x86_64 is not installed"
+else
+	echo "# --- QEMU"
+	qemu_check
+fi
+
+echo "1..$n"
+echo "# $failed of $n failed, $(( $(date +%s) - start )) s"
+[ $failed -eq 0 ]
