@@ -361,7 +361,7 @@ TEST_F(db, ring_through_mapped_register)
 
 TEST_F(db, interrupts_are_named_per_vector)
 {
-	char buf[16384], want[64];
+	char buf[16384], want[96];
 	unsigned int k;
 
 	ASSERT_EQ(0, read_file("/proc/interrupts", buf, sizeof(buf)));

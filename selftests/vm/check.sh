@@ -130,6 +130,46 @@ else
 	host_fail "ivshmem-server removed its socket and memory on SIGTERM"
 fi
 
+step "two guests and a host peer on one ivshmem-server"
+gcc -O2 -Wall -Wextra -I"$REPO/userspace/lib" -I"$REPO/selftests/ivshmem" \
+	-o "$W/host-peer" "$HERE/host-peer.c" "$REPO/userspace/lib/peer.c"
+SOCK=$W/pair.sock
+SHM=ivs-test-$IVS_USER-pair-$$
+"$REPO/userspace/server/ivshmem-server" -F -S "$SOCK" -M "$SHM" -l 4M -n 4 \
+	>"$IVS_LOGDIR/pair-server.log" 2>&1 &
+server=$!
+ivs_kill_on_exit "$server"
+for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+"$W/host-peer" "$SOCK" 900 >"$IVS_LOGDIR/host-peer.log" 2>&1 &
+hostpeer=$!
+ivs_kill_on_exit "$hostpeer"
+pair() { # ROLE
+	IVS_PLANS=1 IVS_TIMEOUT=1200 ivs_guest "pair-$1" "$W/initrd.gz" pair.sh \
+		--mem 256 --append "ivs.role=$1 ivs.slot=10" -- \
+		-chardev "socket,path=$SOCK,id=db" \
+		-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10
+}
+# B first: the host peer expects B to leave before A.
+pair B &
+gb=$!
+pair A &
+ga=$!
+ivs_kill_on_exit "$ga"
+ivs_kill_on_exit "$gb"
+wait "$gb" || true
+wait "$ga" || true
+wait "$hostpeer" || true
+while IFS= read -r line; do
+	case "$line" in
+	"ok "*) host_ok "${line#ok [0-9]* - }" ;;
+	"not ok "*) host_fail "${line#not ok [0-9]* - }" ;;
+	esac
+done <"$IVS_LOGDIR/host-peer.log"
+grep -q '^1\.\.' "$IVS_LOGDIR/host-peer.log" ||
+	host_fail "host peer finished (see $IVS_LOGDIR/host-peer.log)"
+kill "$server" 2>/dev/null || true
+wait "$server" 2>/dev/null || true
+
 step "host: what the guests wrote"
 for f in "$lo1" "$lo64" "$lo1g" "$hi2" "$hi1g"; do
 	sz=$(stat -c %s "$f")
