@@ -12,6 +12,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=payload.sh
+. "$HERE/payload.sh"
 REPO=$IVS_REPO
 
 step() { echo; echo "=== $*"; }
@@ -59,14 +61,8 @@ else
 	host_fail "checkpatch --strict is clean"
 fi
 
-step "selftests, helper module, initramfs"
-make -C "$KDIR" M="$REPO/selftests/ivshmem/ptecheck" modules >"$W/ptecheck.log" 2>&1 ||
-	{ cat "$W/ptecheck.log"; host_fail "ivshmem_ptecheck.ko builds"; }
-make -C "$REPO/selftests/ivshmem" -s KSELFTEST_DIR="$KSELFTEST_DIR" OUT="$W/payload"
-gcc -O2 -Wall -Wextra -I"$REPO/selftests/ivshmem" -o "$W/pattern-tool" "$HERE/pattern-tool.c"
-cp "$REPO/ivshmem.ko" "$REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" \
-	"$HERE"/guest/*.sh "$W/payload/"
-"$HERE/mkinitramfs.sh" "$W/initrd.gz" "$W/payload"
+step "selftests, helper module, host tools, initramfs"
+ivs_build_payload "$W" || { host_fail "selftests and tools build"; ivs_summary; exit 1; }
 
 step "guests"
 # Low: BAR2s in the 32-bit PCI hole, which SeaBIOS's MTRRs mark uncachable.
@@ -109,14 +105,10 @@ wait "$low" || true
 wait "$high" || true
 
 step "doorbell guest: loopback through ivshmem-server"
-make -C "$REPO/userspace/server" -s
 SOCK=$W/ivshmem.sock
-SHM=ivs-test-$IVS_USER-$$
-"$REPO/userspace/server/ivshmem-server" -F -S "$SOCK" -M "$SHM" -l 4M -n 4 \
-	>"$IVS_LOGDIR/server.log" 2>&1 &
-server=$!
-ivs_kill_on_exit "$server"
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+SHM=ivs-test-$IVS_USER-$$-loop
+ivs_start_server "$SOCK" "$SHM" 4
+server=$IVS_SERVER_PID
 # shellcheck disable=SC2046
 IVS_PLANS=2 ivs_guest doorbell "$W/initrd.gz" doorbell.sh --mem 512 \
 	--append "ivs.devs=10:4194304:4" -- \
@@ -131,15 +123,10 @@ else
 fi
 
 step "two guests and a host peer on one ivshmem-server"
-gcc -O2 -Wall -Wextra -I"$REPO/userspace/lib" -I"$REPO/selftests/ivshmem" \
-	-o "$W/host-peer" "$HERE/host-peer.c" "$REPO/userspace/lib/peer.c"
 SOCK=$W/pair.sock
-SHM=ivs-test-$IVS_USER-pair-$$
-"$REPO/userspace/server/ivshmem-server" -F -S "$SOCK" -M "$SHM" -l 4M -n 4 \
-	>"$IVS_LOGDIR/pair-server.log" 2>&1 &
-server=$!
-ivs_kill_on_exit "$server"
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+SHM=ivs-test-$IVS_USER-$$-pair
+ivs_start_server "$SOCK" "$SHM" 4
+server=$IVS_SERVER_PID
 "$W/host-peer" "$SOCK" 900 >"$IVS_LOGDIR/host-peer.log" 2>&1 &
 hostpeer=$!
 ivs_kill_on_exit "$hostpeer"

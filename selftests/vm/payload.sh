@@ -1,0 +1,38 @@
+#!/bin/bash
+# payload.sh: shared by check.sh, bench.sh and demo.sh (source it after
+# lib.sh and ivs_env). ivs_build_payload DIR builds into DIR: the module (if
+# not built yet), the test helper module, the selftests and host tools, a
+# payload/ for the guests and initrd.gz; it returns non-zero on a failure.
+
+ivs_build_payload() {
+	local w=$1
+	mkdir -p "$w/payload"
+	[ -f "$IVS_REPO/ivshmem.ko" ] ||
+		make -C "$KDIR" M="$IVS_REPO" modules >"$w/module.log" 2>&1 ||
+		{ cat "$w/module.log"; return 1; }
+	make -C "$KDIR" M="$IVS_REPO/selftests/ivshmem/ptecheck" modules \
+		>"$w/ptecheck.log" 2>&1 || { cat "$w/ptecheck.log"; return 1; }
+	make -C "$IVS_REPO/selftests/ivshmem" -s KSELFTEST_DIR="$KSELFTEST_DIR" \
+		OUT="$w/payload" || return 1
+	make -C "$IVS_REPO/userspace/server" -s || return 1
+	gcc -O2 -Wall -Wextra -I"$IVS_REPO/selftests/ivshmem" \
+		-o "$w/pattern-tool" "$IVS_VM_DIR/pattern-tool.c" || return 1
+	gcc -O2 -Wall -Wextra -I"$IVS_REPO/userspace/lib" -I"$IVS_REPO/selftests/ivshmem" \
+		-o "$w/host-peer" "$IVS_VM_DIR/host-peer.c" \
+		"$IVS_REPO/userspace/lib/peer.c" || return 1
+	cp "$IVS_REPO/ivshmem.ko" "$IVS_REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" \
+		"$IVS_VM_DIR"/guest/*.sh "$w/payload/"
+	"$IVS_VM_DIR/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
+}
+
+# ivs_start_server SOCKET SHM_NAME VECTORS: an ivshmem-server in the
+# background, killed at exit; waits for its socket. Sets IVS_SERVER_PID.
+ivs_start_server() {
+	"$IVS_REPO/userspace/server/ivshmem-server" -F -S "$1" -M "$2" -l 4M -n "$3" \
+		>"$IVS_LOGDIR/server-${2##*-}.log" 2>&1 &
+	IVS_SERVER_PID=$!
+	ivs_kill_on_exit "$IVS_SERVER_PID"
+	for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+	echo "ivshmem-server did not come up on $1" >&2
+	return 1
+}
