@@ -35,6 +35,17 @@ static struct class ivshmem_class = {
 	.name = "ivshmem",
 };
 
+/**
+ * ivshmem_open() - open /dev/ivshmemN
+ * @inode: the device node
+ * @file: the new file
+ *
+ * Each open file has its own doorbell bindings. The file keeps the device
+ * structure alive (through the character device) until it is released.
+ *
+ * Context: process context.
+ * Return: 0, -ENOMEM, or -ENODEV when the device is being removed.
+ */
 static int ivshmem_open(struct inode *inode, struct file *file)
 {
 	struct ivshmem_dev *idev = container_of(inode->i_cdev,
@@ -71,6 +82,16 @@ err_free:
 	return ret;
 }
 
+/**
+ * ivshmem_release() - last close of an open file
+ * @inode: the device node
+ * @file: the file; no mapping of it is left
+ *
+ * Drops the file's doorbell bindings; works after the device was removed.
+ *
+ * Context: process context.
+ * Return: 0.
+ */
 static int ivshmem_release(struct inode *inode, struct file *file)
 {
 	struct ivshmem_file *ifile = file->private_data;
@@ -85,6 +106,16 @@ static int ivshmem_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/**
+ * ivshmem_poll() - report the removal of the device
+ * @file: an open device file
+ * @wait: poll table
+ *
+ * Doorbells are delivered to eventfds, not to the device file: the file
+ * only becomes ready, with EPOLLHUP | EPOLLERR, once the device is gone.
+ *
+ * Return: the event mask.
+ */
 static __poll_t ivshmem_poll(struct file *file, poll_table *wait)
 {
 	struct ivshmem_file *ifile = file->private_data;
