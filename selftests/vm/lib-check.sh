@@ -78,7 +78,8 @@ fi
 
 step "userspace: install, pkg-config, uninstall"
 root=$W/root
-if make -C "$REPO/userspace" O="$W/obj" WITH_SERVER=0 install DESTDIR="$root" PREFIX=/usr \
+# with the server, when userspace/server/ is there (its Makefile installs it)
+if make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root" PREFIX=/usr \
 	>"$W/install.log" 2>&1; then
 	host_ok "make install DESTDIR=... PREFIX=/usr"
 else
@@ -93,8 +94,13 @@ for f in usr/lib/libivshmem.so.0.1.0 usr/lib/libivshmem.so.0 usr/lib/libivshmem.
 	 usr/share/man/man3/libivshmem.3; do
 	[ -e "$root/$f" ] || missing="$missing $f"
 done
+if [ -f "$REPO/userspace/server/Makefile" ]; then
+	for f in usr/sbin/ivshmem-server usr/share/man/man8/ivshmem-server.8; do
+		[ -e "$root/$f" ] || missing="$missing $f"
+	done
+fi
 if [ -z "$missing" ]; then
-	host_ok "the install has the libraries, headers, .pc, CLI, udev rule, man pages"
+	host_ok "the install has the libraries, headers, .pc, CLI, server, udev rule, man pages"
 else
 	host_fail "the install lacks:$missing"
 fi
@@ -138,10 +144,10 @@ cp "$root/usr/bin/ivshmem" "$W/payload/"
 cp "$W/obj/tests/lib_test" "$HERE/guest/lib.sh" "$W/payload/"
 
 root2=$W/root2
-make -C "$REPO/userspace" O="$W/obj" WITH_SERVER=0 install DESTDIR="$root2" >/dev/null 2>&1 || true
+make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root2" >/dev/null 2>&1 || true
 if [ -e "$root2/usr/local/lib/libivshmem.so.0" ] &&
    [ -e "$root2/etc/udev/rules.d/70-ivshmem.rules" ] &&
-   make -C "$REPO/userspace" O="$W/obj" WITH_SERVER=0 uninstall DESTDIR="$root2" \
+   make -C "$REPO/userspace" O="$W/obj" uninstall DESTDIR="$root2" \
 	>/dev/null 2>&1 &&
    [ -z "$(find "$root2" ! -type d)" ]; then
 	host_ok "default PREFIX=/usr/local (rule in /etc/udev/rules.d); uninstall removes every file"
