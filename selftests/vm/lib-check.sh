@@ -10,205 +10,213 @@
 #     hello, then lib_test;
 #  4. checks from the host what the guest printed (list/info --json, with
 #     jq) and wrote into the backing files.
-# Ends with ivs_summary ("N passed, N failed[, N skipped]"), exit non-zero
-# on failure. Standalone: `bash selftests/vm/lib-check.sh`; outputs in
-# $IVS_BUILD/lib-check. Needs the module's build dependencies (deps.sh,
-# prepare.sh: run here when missing) and, for the udev part, Debian's udev
-# package on the host (its udevadm goes into the guest).
-set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
-. "$HERE/lib.sh"
-REPO=$IVS_REPO
-W=$IVS_BUILD/lib-check
+# Outputs in $IVS_BUILD/lib-check; for the udev part it needs Debian's udev
+# package on the host (its udevadm goes into the guest; installed here when
+# missing and running as root).
+#
+# Standalone: `bash selftests/vm/lib-check.sh` runs deps.sh and prepare.sh,
+# then all of the above, and ends with ivs_summary ("N passed, N failed[,
+# N skipped]"; exit non-zero on failure).
+# Sourced by a script that already sourced lib.sh and ran ivs_env (check.sh):
+# defines lib_check_main, which adds its host results and its guest to that
+# script's lib.sh state, and returns non-zero only if it could not build.
+# Everything it defines starts with lib_check_ or lc_.
+lc_step() { echo; echo "=== lib-check: $*"; }
 
-step() { echo; echo "=== lib-check: $*"; }
-
-step "dependencies"
-"$HERE/deps.sh"
-"$HERE/prepare.sh" "$IVS_BUILD" >/dev/null
-ivs_env
-if ! command -v udevadm >/dev/null && [ "$(id -u)" = 0 ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends udev \
-		>/dev/null 2>&1 || true
-fi
-UDEVADM=$(command -v udevadm || true)
-rm -rf "$W"
-mkdir -p "$W/payload/lib"
-
-step "module"
-if [ ! -f "$REPO/ivshmem.ko" ] ||
-   [ -n "$(find "$REPO/driver" "$REPO/uapi" -newer "$REPO/ivshmem.ko" -name '*.[ch]' | head -1)" ]; then
-	make -C "$KDIR" M="$REPO" modules >"$W/module.log" 2>&1 ||
-		{ cat "$W/module.log"; host_fail "module builds"; ivs_summary; exit 1; }
-fi
-cp "$REPO/ivshmem.ko" "$W/payload/"
-
-step "userspace: build"
-# WITH_SERVER=0: the server has its own checks; here only the library side
-if make -C "$REPO/userspace" O="$W/obj" WITH_SERVER=0 all tests >"$W/build.log" 2>&1; then
-	if grep -E 'warning:|error:' "$W/build.log"; then
-		host_fail "userspace builds with no warning (-Wall -Wextra)"
-	else
-		host_ok "userspace builds with no warning (-Wall -Wextra)"
+lib_check_main() {
+	if ! command -v udevadm >/dev/null && [ "$(id -u)" = 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends udev \
+			>/dev/null 2>&1 || true
 	fi
-else
-	cat "$W/build.log"
-	host_fail "userspace builds"
-	ivs_summary
-	exit 1
-fi
-so=$W/obj/lib/libivshmem.so.0
-if [ "$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')" = libivshmem.so.0 ]; then
-	host_ok "libivshmem.so has the soname libivshmem.so.0"
-else
-	host_fail "libivshmem.so has the soname libivshmem.so.0"
-fi
-others=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^ivshmem_/ {print $3}')
-if [ -z "$others" ] && nm -D --defined-only "$so" | grep -q ' T ivshmem_open@@LIBIVSHMEM_0$'; then
-	host_ok "libivshmem.so exports only versioned ivshmem_* symbols"
-else
-	host_fail "libivshmem.so exports only versioned ivshmem_* symbols (also: $others)"
-fi
-if nm -g --defined-only "$W/obj/lib/libivshmem.a" | awk 'NF == 3 && $3 !~ /^ivshmem_/' | grep -q .; then
-	host_fail "libivshmem.a defines only ivshmem_* global symbols"
-else
-	host_ok "libivshmem.a defines only ivshmem_* global symbols"
-fi
+	local UDEVADM W=$IVS_BUILD/lib-check REPO=$IVS_REPO HERE=$IVS_VM_DIR
+	local so others root root2 missing f m fa fb log
+	UDEVADM=$(command -v udevadm || true)
+	rm -rf "$W"
+	mkdir -p "$W/payload/lib"
 
-step "userspace: install, pkg-config, uninstall"
-root=$W/root
-# with the server, when userspace/server/ is there (its Makefile installs it)
-if make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root" PREFIX=/usr \
-	>"$W/install.log" 2>&1; then
-	host_ok "make install DESTDIR=... PREFIX=/usr"
-else
-	cat "$W/install.log"
-	host_fail "make install DESTDIR=... PREFIX=/usr"
-fi
-missing=""
-for f in usr/lib/libivshmem.so.0.1.0 usr/lib/libivshmem.so.0 usr/lib/libivshmem.so \
-	 usr/lib/libivshmem.a usr/lib/pkgconfig/libivshmem.pc usr/include/libivshmem.h \
-	 usr/include/linux/ivshmem.h usr/bin/ivshmem usr/lib/udev/rules.d/70-ivshmem.rules \
-	 usr/lib/sysusers.d/ivshmem.conf usr/share/man/man1/ivshmem.1 \
-	 usr/share/man/man3/libivshmem.3; do
-	[ -e "$root/$f" ] || missing="$missing $f"
-done
-if [ -f "$REPO/userspace/server/Makefile" ]; then
-	for f in usr/sbin/ivshmem-server usr/share/man/man8/ivshmem-server.8; do
+	lc_step "module"
+	if [ ! -f "$REPO/ivshmem.ko" ] ||
+	   [ -n "$(find "$REPO/driver" "$REPO/uapi" -newer "$REPO/ivshmem.ko" -name '*.[ch]' | head -1)" ]; then
+		make -C "$KDIR" M="$REPO" modules >"$W/module.log" 2>&1 ||
+			{ cat "$W/module.log"; host_fail "module builds"; return 1; }
+	fi
+	cp "$REPO/ivshmem.ko" "$W/payload/"
+
+	lc_step "userspace: build"
+	# WITH_SERVER=0: the server has its own checks; here only the library side
+	if make -C "$REPO/userspace" O="$W/obj" WITH_SERVER=0 all tests >"$W/build.log" 2>&1; then
+		if grep -E 'warning:|error:' "$W/build.log"; then
+			host_fail "userspace builds with no warning (-Wall -Wextra)"
+		else
+			host_ok "userspace builds with no warning (-Wall -Wextra)"
+		fi
+	else
+		cat "$W/build.log"
+		host_fail "userspace builds"
+		return 1
+	fi
+	so=$W/obj/lib/libivshmem.so.0
+	if [ "$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')" = libivshmem.so.0 ]; then
+		host_ok "libivshmem.so has the soname libivshmem.so.0"
+	else
+		host_fail "libivshmem.so has the soname libivshmem.so.0"
+	fi
+	others=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ && $3 !~ /^ivshmem_/ {print $3}')
+	if [ -z "$others" ] && nm -D --defined-only "$so" | grep -q ' T ivshmem_open@@LIBIVSHMEM_0$'; then
+		host_ok "libivshmem.so exports only versioned ivshmem_* symbols"
+	else
+		host_fail "libivshmem.so exports only versioned ivshmem_* symbols (also: $others)"
+	fi
+	if nm -g --defined-only "$W/obj/lib/libivshmem.a" | awk 'NF == 3 && $3 !~ /^ivshmem_/' | grep -q .; then
+		host_fail "libivshmem.a defines only ivshmem_* global symbols"
+	else
+		host_ok "libivshmem.a defines only ivshmem_* global symbols"
+	fi
+
+	lc_step "userspace: install, pkg-config, uninstall"
+	root=$W/root
+	# with the server, when userspace/server/ is there (its Makefile installs it)
+	if make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root" PREFIX=/usr \
+		>"$W/install.log" 2>&1; then
+		host_ok "make install DESTDIR=... PREFIX=/usr"
+	else
+		cat "$W/install.log"
+		host_fail "make install DESTDIR=... PREFIX=/usr"
+	fi
+	missing=""
+	for f in usr/lib/libivshmem.so.0.1.0 usr/lib/libivshmem.so.0 usr/lib/libivshmem.so \
+		 usr/lib/libivshmem.a usr/lib/pkgconfig/libivshmem.pc usr/include/libivshmem.h \
+		 usr/include/linux/ivshmem.h usr/bin/ivshmem usr/lib/udev/rules.d/70-ivshmem.rules \
+		 usr/lib/sysusers.d/ivshmem.conf usr/share/man/man1/ivshmem.1 \
+		 usr/share/man/man3/libivshmem.3; do
 		[ -e "$root/$f" ] || missing="$missing $f"
 	done
-fi
-if [ -z "$missing" ]; then
-	host_ok "the install has the libraries, headers, .pc, CLI, server, udev rule, man pages"
-else
-	host_fail "the install lacks:$missing"
-fi
-if grep -qx 'prefix=/usr' "$root/usr/lib/pkgconfig/libivshmem.pc" &&
-   ! grep -q "$root" "$root/usr/lib/pkgconfig/libivshmem.pc"; then
-	host_ok "libivshmem.pc names prefix=/usr, not the DESTDIR"
-else
-	host_fail "libivshmem.pc names prefix=/usr, not the DESTDIR"
-fi
-for m in "$root"/usr/share/man/man1/ivshmem.1 "$root"/usr/share/man/man3/libivshmem.3; do
-	if LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$m" 2>"$W/man.err" >/dev/null &&
-	   ! [ -s "$W/man.err" ]; then
-		host_ok "man page ${m##*/} renders without warnings"
-	else
-		sed 's/^/    /' "$W/man.err"
-		host_fail "man page ${m##*/} renders without warnings"
+	if [ -f "$REPO/userspace/server/Makefile" ]; then
+		for f in usr/sbin/ivshmem-server usr/share/man/man8/ivshmem-server.8; do
+			[ -e "$root/$f" ] || missing="$missing $f"
+		done
 	fi
-done
+	if [ -z "$missing" ]; then
+		host_ok "the install has the libraries, headers, .pc, CLI, server, udev rule, man pages"
+	else
+		host_fail "the install lacks:$missing"
+	fi
+	if grep -qx 'prefix=/usr' "$root/usr/lib/pkgconfig/libivshmem.pc" &&
+	   ! grep -q "$root" "$root/usr/lib/pkgconfig/libivshmem.pc"; then
+		host_ok "libivshmem.pc names prefix=/usr, not the DESTDIR"
+	else
+		host_fail "libivshmem.pc names prefix=/usr, not the DESTDIR"
+	fi
+	for m in "$root"/usr/share/man/man1/ivshmem.1 "$root"/usr/share/man/man3/libivshmem.3; do
+		if LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$m" 2>"$W/man.err" >/dev/null &&
+		   ! [ -s "$W/man.err" ]; then
+			host_ok "man page ${m##*/} renders without warnings"
+		else
+			sed 's/^/    /' "$W/man.err"
+			host_fail "man page ${m##*/} renders without warnings"
+		fi
+	done
 
-pc() { PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$root/usr/lib/pkgconfig pkg-config "$@"; }
-# shellcheck disable=SC2046 # pkg-config prints several words
-if gcc -O2 -Wall -Wextra -Werror -o "$W/payload/hello" "$REPO/userspace/examples/hello.c" \
-	$(pc --cflags --libs libivshmem) 2>"$W/hello.log"; then
-	host_ok "examples/hello.c builds from the install with pkg-config alone"
-else
-	cat "$W/hello.log"
-	host_fail "examples/hello.c builds from the install with pkg-config alone"
-fi
-# shellcheck disable=SC2046
-if gcc -O2 -Wall -o "$W/hello-static" "$REPO/userspace/examples/hello.c" \
-	$(pc --cflags --libs-only-L libivshmem) -Wl,-Bstatic -livshmem -Wl,-Bdynamic \
-	-ludev 2>"$W/hello-static.log" &&
-   ! readelf -d "$W/hello-static" | grep -q 'libivshmem'; then
-	host_ok "examples/hello.c links against the installed libivshmem.a"
-else
-	cat "$W/hello-static.log"
-	host_fail "examples/hello.c links against the installed libivshmem.a"
-fi
-cp -P "$root"/usr/lib/libivshmem.so* "$W/payload/lib/"
-cp "$root/usr/bin/ivshmem" "$W/payload/"
-cp "$W/obj/tests/lib_test" "$HERE/guest/lib.sh" "$W/payload/"
+	lc_pc() { PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_PATH=$root/usr/lib/pkgconfig pkg-config "$@"; }
+	# shellcheck disable=SC2046 # pkg-config prints several words
+	if gcc -O2 -Wall -Wextra -Werror -o "$W/payload/hello" "$REPO/userspace/examples/hello.c" \
+		$(lc_pc --cflags --libs libivshmem) 2>"$W/hello.log"; then
+		host_ok "examples/hello.c builds from the install with pkg-config alone"
+	else
+		cat "$W/hello.log"
+		host_fail "examples/hello.c builds from the install with pkg-config alone"
+	fi
+	# shellcheck disable=SC2046
+	if gcc -O2 -Wall -o "$W/hello-static" "$REPO/userspace/examples/hello.c" \
+		$(lc_pc --cflags --libs-only-L libivshmem) -Wl,-Bstatic -livshmem -Wl,-Bdynamic \
+		-ludev 2>"$W/hello-static.log" &&
+	   ! readelf -d "$W/hello-static" | grep -q 'libivshmem'; then
+		host_ok "examples/hello.c links against the installed libivshmem.a"
+	else
+		cat "$W/hello-static.log"
+		host_fail "examples/hello.c links against the installed libivshmem.a"
+	fi
+	cp -P "$root"/usr/lib/libivshmem.so* "$W/payload/lib/"
+	cp "$root/usr/bin/ivshmem" "$W/payload/"
+	cp "$W/obj/tests/lib_test" "$HERE/guest/lib.sh" "$W/payload/"
 
-root2=$W/root2
-make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root2" >/dev/null 2>&1 || true
-if [ -e "$root2/usr/local/lib/libivshmem.so.0" ] &&
-   [ -e "$root2/etc/udev/rules.d/70-ivshmem.rules" ] &&
-   make -C "$REPO/userspace" O="$W/obj" uninstall DESTDIR="$root2" \
-	>/dev/null 2>&1 &&
-   [ -z "$(find "$root2" ! -type d)" ]; then
-	host_ok "default PREFIX=/usr/local (rule in /etc/udev/rules.d); uninstall removes every file"
-else
-	find "$root2" ! -type d | sed 's/^/    left: /'
-	host_fail "default PREFIX=/usr/local (rule in /etc/udev/rules.d); uninstall removes every file"
-fi
+	root2=$W/root2
+	make -C "$REPO/userspace" O="$W/obj" install DESTDIR="$root2" >/dev/null 2>&1 || true
+	if [ -e "$root2/usr/local/lib/libivshmem.so.0" ] &&
+	   [ -e "$root2/etc/udev/rules.d/70-ivshmem.rules" ] &&
+	   make -C "$REPO/userspace" O="$W/obj" uninstall DESTDIR="$root2" \
+		>/dev/null 2>&1 &&
+	   [ -z "$(find "$root2" ! -type d)" ]; then
+		host_ok "default PREFIX=/usr/local (rule in /etc/udev/rules.d); uninstall removes every file"
+	else
+		find "$root2" ! -type d | sed 's/^/    left: /'
+		host_fail "default PREFIX=/usr/local (rule in /etc/udev/rules.d); uninstall removes every file"
+	fi
 
-if [ -n "$UDEVADM" ]; then
-	cp "$UDEVADM" "$W/payload/udevadm"
-	cp "$REPO/userspace/udev/70-ivshmem.rules" "$W/payload/"
-else
-	host_skip "udev checks in the guest: no udevadm on the host (apt-get install udev)"
-fi
-"$HERE/mkinitramfs.sh" "$W/initrd.gz" "$W/payload"
+	if [ -n "$UDEVADM" ]; then
+		cp "$UDEVADM" "$W/payload/udevadm"
+		cp "$REPO/userspace/udev/70-ivshmem.rules" "$W/payload/"
+	else
+		host_skip "udev checks in the guest: no udevadm on the host (apt-get install udev)"
+	fi
+	"$HERE/mkinitramfs.sh" "$W/initrd.gz" "$W/payload"
 
-step "guest"
-fa=$(ivs_shm_file lib-a 1M)
-fb=$(ivs_shm_file lib-b 4M)
-printf 'host-to-guest message' | dd of="$fb" bs=1 seek=$((0x2000)) conv=notrunc status=none
+	lc_step "guest"
+	fa=$(ivs_shm_file lib-a 1M)
+	fb=$(ivs_shm_file lib-b 4M)
+	printf 'host-to-guest message' | dd of="$fb" bs=1 seek=$((0x2000)) conv=notrunc status=none
 
-dev() { # SLOT ID FILE: one ivshmem-plain at a fixed PCI slot
-	echo "-object memory-backend-file,id=$2-mem,size=$(stat -c %s "$3"),share=on,mem-path=$3" \
-	     "-device ivshmem-plain,id=$2,memdev=$2-mem,addr=0x$1"
+	lc_dev() { # SLOT ID FILE: one ivshmem-plain at a fixed PCI slot
+		echo "-object memory-backend-file,id=$2-mem,size=$(stat -c %s "$3"),share=on,mem-path=$3" \
+		     "-device ivshmem-plain,id=$2,memdev=$2-mem,addr=0x$1"
+	}
+	# shellcheck disable=SC2046 # dev prints several arguments
+	IVS_PLANS=2 ivs_guest lib-check "$W/initrd.gz" lib.sh --mem 512 \
+		--append "ivs.devs=10:$(stat -c %s "$fa"),11:$(stat -c %s "$fb")" -- \
+		$(lc_dev 10 liba "$fa") $(lc_dev 11 libb "$fb") || true
+
+	lc_step "host: what the guest printed and wrote"
+	log=$IVS_LOGDIR/lib-check.log
+	lc_json() { tr -d '\r' <"$log" | sed -n "s/^IVS-JSON $1 //p" | tail -n1; }
+	if lc_json list | jq -e 'length == 2 and
+		([.[].pci_address] | sort) == ["0000:00:10.0", "0000:00:11.0"] and
+		all(.[]; (.node | startswith("/dev/ivshmem")) and .peer_id == 0 and .vectors == 0
+			and .revision == 1 and (.index | type) == "number") and
+		([.[].size] | sort) == [1048576, 4194304]' >/dev/null 2>&1; then
+		host_ok "guest's 'ivshmem list --json' parses and is right (jq)"
+	else
+		echo "    got: $(lc_json list)"
+		host_fail "guest's 'ivshmem list --json' parses and is right (jq)"
+	fi
+	if lc_json info | jq -e '.pci_address == "0000:00:11.0" and .size == 4194304 and
+		.doorbell == false and (.regs_mmap | type) == "boolean" and
+		.interrupt_counts == []' >/dev/null 2>&1; then
+		host_ok "guest's 'ivshmem info --json' parses and is right (jq)"
+	else
+		echo "    got: $(lc_json info)"
+		host_fail "guest's 'ivshmem info --json' parses and is right (jq)"
+	fi
+	if [ "$(dd if="$fb" bs=1 skip=$((0x3000)) count=21 status=none)" = "guest-to-host via CLI" ]; then
+		host_ok "the guest's 'ivshmem write' reached the host's backing file"
+	else
+		host_fail "the guest's 'ivshmem write' reached the host's backing file"
+	fi
+	if [ "$(dd if="$fa" bs=1 count=32 status=none)" = "hello from the installed example" ]; then
+		host_ok "the example's message reached the host's backing file"
+	else
+		host_fail "the example's message reached the host's backing file"
+	fi
 }
-# shellcheck disable=SC2046 # dev prints several arguments
-IVS_PLANS=2 ivs_guest lib-check "$W/initrd.gz" lib.sh --mem 512 \
-	--append "ivs.devs=10:$(stat -c %s "$fa"),11:$(stat -c %s "$fb")" -- \
-	$(dev 10 liba "$fa") $(dev 11 libb "$fb") || true
 
-step "host: what the guest printed and wrote"
-log=$IVS_LOGDIR/lib-check.log
-json() { tr -d '\r' <"$log" | sed -n "s/^IVS-JSON $1 //p" | tail -n1; }
-if json list | jq -e 'length == 2 and
-	([.[].pci_address] | sort) == ["0000:00:10.0", "0000:00:11.0"] and
-	all(.[]; (.node | startswith("/dev/ivshmem")) and .peer_id == 0 and .vectors == 0
-		and .revision == 1 and (.index | type) == "number") and
-	([.[].size] | sort) == [1048576, 4194304]' >/dev/null 2>&1; then
-	host_ok "guest's 'ivshmem list --json' parses and is right (jq)"
-else
-	echo "    got: $(json list)"
-	host_fail "guest's 'ivshmem list --json' parses and is right (jq)"
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
+	# shellcheck source=lib.sh disable=SC1091
+	. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+	lc_step "dependencies"
+	"$IVS_VM_DIR/deps.sh"
+	"$IVS_VM_DIR/prepare.sh" "$IVS_BUILD" >/dev/null
+	ivs_env
+	lib_check_main || true
+	lc_step "summary"
+	ivs_summary
 fi
-if json info | jq -e '.pci_address == "0000:00:11.0" and .size == 4194304 and
-	.doorbell == false and (.regs_mmap | type) == "boolean" and
-	.interrupt_counts == []' >/dev/null 2>&1; then
-	host_ok "guest's 'ivshmem info --json' parses and is right (jq)"
-else
-	echo "    got: $(json info)"
-	host_fail "guest's 'ivshmem info --json' parses and is right (jq)"
-fi
-if [ "$(dd if="$fb" bs=1 skip=$((0x3000)) count=21 status=none)" = "guest-to-host via CLI" ]; then
-	host_ok "the guest's 'ivshmem write' reached the host's backing file"
-else
-	host_fail "the guest's 'ivshmem write' reached the host's backing file"
-fi
-if [ "$(dd if="$fa" bs=1 count=32 status=none)" = "hello from the installed example" ]; then
-	host_ok "the example's message reached the host's backing file"
-else
-	host_fail "the example's message reached the host's backing file"
-fi
-
-step "summary"
-ivs_summary

@@ -21,7 +21,8 @@
  *                           (anything containing a '/')
  *      a PCI address        "0000:00:04.0" or "00:04.0" (domain 0)
  *    A malformed name gives -EINVAL, a well-formed one naming nothing
- *    -ENOENT, a path to something that is not an ivshmem device -ENODEV.
+ *    -ENOENT, a path or PCI address of something that is not an ivshmem
+ *    device (or has no driver bound) -ENODEV.
  *  - Once the device is removed (hot-unplug, driver unbind), calls on an
  *    existing handle fail with -ENODEV and its mappings are revoked: touching
  *    them raises SIGBUS. ivshmem_close() still releases everything.
@@ -92,7 +93,8 @@ void ivshmem_list_free(struct ivshmem_devinfo *devs);
  * @name: index, path or PCI address (see the conventions above)
  * @info: receives the description
  *
- * Return: 0, -EINVAL, -ENOENT, -ENODEV (a path to something else).
+ * Return: 0, -EINVAL, -ENOENT, -ENODEV (a path or PCI address of
+ * something else, or a node udev cannot describe).
  */
 int ivshmem_lookup(const char *name, struct ivshmem_devinfo *info);
 
