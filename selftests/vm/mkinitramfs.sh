@@ -17,6 +17,7 @@ fi
 
 mkdir -p "$(dirname "$OUT")"
 ROOT=$(mktemp -d "${TMPDIR:-/tmp}/ivs-initramfs.XXXXXX")
+chmod 755 "$ROOT"	# the guest's /: non-root users must reach /payload
 trap 'rm -rf "$ROOT"' EXIT
 
 mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,mnt}
