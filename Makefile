@@ -6,6 +6,10 @@
 #   make check        build everything and run the tests in QEMU guests
 #   make demo         boot a guest and share a message with the host
 #   make bench        doorbell and polling benchmarks in guests
+#   make userspace    libivshmem, the ivshmem CLI and ivshmem-server
+#   make install      module, library, headers, CLI, server, udev rule, man
+#                     pages; DESTDIR and PREFIX as usual, WITH_MODULE=0 leaves
+#                     the module to DKMS
 #
 # Under Kbuild (KERNELRELEASE set) only the Kbuild file matters.
 
@@ -17,12 +21,25 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
 
-.PHONY: all module modules clean distclean check demo bench checkpatch sparse w1
+.PHONY: all module modules userspace install uninstall clean distclean check demo bench checkpatch sparse w1
 
 all: module
 
 module modules:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+userspace:
+	$(MAKE) -C userspace
+
+WITH_MODULE ?= 1
+install:
+ifeq ($(WITH_MODULE),1)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
+endif
+	$(MAKE) -C userspace install
+
+uninstall:
+	$(MAKE) -C userspace uninstall
 
 # Extra warnings, as upstream's W=1.
 w1:
