@@ -41,4 +41,14 @@ static inline void ivshmem_eventfd_signal(struct eventfd_ctx *ctx)
 #endif
 }
 
+/*
+ * v6.12, commits 868941b14441 ("fs: remove no_llseek") and cb787f4ac0c2
+ * ("[tree-wide] finally take no_llseek out"): a NULL .llseek is what marks
+ * a file unseekable (-ESPIPE), as it already did since v6.0, where
+ * do_dentry_open() clears FMODE_LSEEK for it.
+ */
+#ifndef IVSHMEM_HAVE_NO_LLSEEK
+#define no_llseek NULL
+#endif
+
 #endif /* _IVSHMEM_COMPAT_H */

@@ -29,34 +29,80 @@ static const char * const ptecheck_modes[8] = {
 	"write-back", "write-protected", "uncached-minus", "write-through",
 };
 
+/*
+ * ptecheck_pte() - the page table entry of @addr in @mm, mmap lock held.
+ *
+ * Until v6.10 follow_pte() took the mm; commit 29ae7d96d166 ("mm: pass VMA
+ * instead of MM to follow_pte()") made it take the VMA in v6.10, and v6.12
+ * removed it ("mm: remove follow_pte()") for follow_pfnmap_start() (commit
+ * 6da8e9634bb7, "mm: new follow_pfnmap API"), which gives the pfn and the
+ * protection bits of a VM_IO/VM_PFNMAP mapping, such as the driver's, rather
+ * than the entry. For the 4 KiB entries the driver installs, pfn and
+ * protection are the whole entry.
+ */
+#if defined(IVSHMEM_HAVE_FOLLOW_PFNMAP)
+static int ptecheck_pte(struct mm_struct *mm, unsigned long addr,
+			unsigned long *val)
+{
+	struct follow_pfnmap_args args = { .address = addr };
+	int ret;
+
+	args.vma = vma_lookup(mm, addr);
+	if (!args.vma)
+		return -EFAULT;
+	ret = follow_pfnmap_start(&args);
+	if (ret)
+		return ret;
+	*val = (args.pfn << PAGE_SHIFT) | pgprot_val(args.pgprot);
+	follow_pfnmap_end(&args);
+	return 0;
+}
+#elif defined(IVSHMEM_HAVE_FOLLOW_PTE_VMA) || defined(IVSHMEM_HAVE_FOLLOW_PTE_MM)
+static int ptecheck_pte(struct mm_struct *mm, unsigned long addr,
+			unsigned long *val)
+{
+	spinlock_t *ptl;	/* page table lock held by follow_pte() */
+	pte_t *ptep;
+	int ret;
+
+#ifdef IVSHMEM_HAVE_FOLLOW_PTE_VMA
+	struct vm_area_struct *vma = vma_lookup(mm, addr);
+
+	if (!vma)
+		return -EFAULT;
+	ret = follow_pte(vma, addr, &ptep, &ptl);
+#else
+	ret = follow_pte(mm, addr, &ptep, &ptl);
+#endif
+	if (ret)
+		return ret;
+	__acquire(ptl);	/* for sparse: follow_pte() returned it locked */
+	*val = pte_val(ptep_get(ptep));
+	pte_unmap_unlock(ptep, ptl);
+	return 0;
+}
+#else
+static int ptecheck_pte(struct mm_struct *mm, unsigned long addr,
+			unsigned long *val)
+{
+	return -EOPNOTSUPP;
+}
+#endif
+
 static int ptecheck_lookup(unsigned long addr, struct ptecheck_result *res)
 {
 	struct mm_struct *mm = current->mm;
-	unsigned long v;
-#ifdef IVSHMEM_HAVE_FOLLOW_PTE_MM
-	spinlock_t *ptl;	/* page table lock held by follow_pte() */
-	pte_t *ptep;
-#endif
+	unsigned long v = 0;
 	int idx, ret;
 
 	mmap_read_lock(mm);
-#ifdef IVSHMEM_HAVE_FOLLOW_PTE_MM
-	ret = follow_pte(mm, addr, &ptep, &ptl);
-	if (!ret) {
-		v = pte_val(*ptep);
-		pte_unmap_unlock(ptep, ptl);
-	}
-#else
-	/* Kernels from v6.10 on: not supported yet. */
-	ret = -EOPNOTSUPP;
-	v = 0;
-#endif
+	ret = ptecheck_pte(mm, addr, &v);
 	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
 
-	idx = (!!(v & _PAGE_PAT) << 2) | (!!(v & _PAGE_PCD) << 1) |
-	      !!(v & _PAGE_PWT);
+	idx = (v & _PAGE_PAT ? 4 : 0) | (v & _PAGE_PCD ? 2 : 0) |
+	      (v & _PAGE_PWT ? 1 : 0);
 	snprintf(res->line, sizeof(res->line),
 		 "pte=%#lx present=%d pwt=%d pcd=%d pat=%d mode=%s\n",
 		 v, !!(v & _PAGE_PRESENT), !!(v & _PAGE_PWT),
@@ -106,7 +152,7 @@ static const struct file_operations ptecheck_fops = {
 	.release = ptecheck_release,
 	.write = ptecheck_write,
 	.read = ptecheck_read,
-	.llseek = no_llseek,
+	/* no .llseek: unseekable since v6.0; no_llseek is gone in v6.12 */
 };
 
 static struct dentry *ptecheck_dentry;
