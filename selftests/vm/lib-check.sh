@@ -5,11 +5,15 @@
 #  2. installs it with DESTDIR and PREFIX=/usr, checks the layout, builds
 #     userspace/examples/hello.c from the install with nothing but
 #     `pkg-config --cflags --libs libivshmem`; uninstalls a second copy;
-#  3. boots ONE guest with two ivshmem-plain devices (slots 10 and 11) that
-#     runs selftests/vm/guest/lib.sh: udev rule and group access, the CLI,
-#     hello, then lib_test;
+#  3. boots ONE guest with two ivshmem-plain devices (slots 10 and 11) and
+#     an ivshmem-doorbell device (slot 12, 2 vectors) on an ivshmem-server
+#     started here, that runs selftests/vm/guest/lib.sh: udev rule and group
+#     access, the CLI (ring, wait and bench on the doorbell device), hello,
+#     then wait_spin_test and lib_test; on the host meanwhile, `ivshmem
+#     peer watch` and `ivshmem peer ring` answer the guest;
 #  4. checks from the host what the guest printed (list/info --json, with
-#     jq) and wrote into the backing files.
+#     jq) and wrote into the backing files and the server's memory, and
+#     what the host peer saw.
 # Outputs in $IVS_BUILD/lib-check; for the udev part it needs Debian's udev
 # package on the host (its udevadm goes into the guest; installed here when
 # missing and running as root).
@@ -22,6 +26,16 @@
 # script's lib.sh state, and returns non-zero only if it could not build.
 # Everything it defines starts with lib_check_ or lc_.
 lc_step() { echo; echo "=== lib-check: $*"; }
+# lc_in_order FILE LINE...: the exact LINEs occur in FILE in this order
+lc_in_order() {
+	local f=$1 last=0 l at
+	shift
+	for l in "$@"; do
+		at=$(grep -nxF -- "$l" "$f" | awk -F: -v a="$last" '$1 > a {print $1; exit}')
+		[ -n "$at" ] || return 1
+		last=$at
+	done
+}
 
 lib_check_main() {
 	# udev: its udevadm goes into the guest; jq: reads the guest's JSON
@@ -36,6 +50,7 @@ lib_check_main() {
 	fi
 	local UDEVADM W=$IVS_BUILD/lib-check REPO=$IVS_REPO HERE=$IVS_VM_DIR
 	local so others root root2 missing f m fa fb log
+	local sock shm server watch answer gid
 	UDEVADM=$(command -v udevadm || true)
 	rm -rf "$W"
 	mkdir -p "$W/payload/lib"
@@ -144,6 +159,15 @@ lib_check_main() {
 		cat "$W/hello-static.log"
 		host_fail "examples/hello.c links against the installed libivshmem.a"
 	fi
+	# shellcheck disable=SC2046
+	if gcc -O2 -Wall -Wextra -Werror -o "$W/payload/wait_spin_test" \
+		"$REPO/userspace/tests/wait_spin_test.c" $(lc_pc --cflags --libs libivshmem) \
+		2>"$W/wait_spin_test.log"; then
+		host_ok "tests/wait_spin_test.c builds from the install with pkg-config alone"
+	else
+		cat "$W/wait_spin_test.log"
+		host_fail "tests/wait_spin_test.c builds from the install with pkg-config alone"
+	fi
 	cp -P "$root"/usr/lib/libivshmem.so* "$W/payload/lib/"
 	cp "$root/usr/bin/ivshmem" "$W/payload/"
 	cp "$W/obj/tests/lib_test" "$HERE/guest/lib.sh" "$W/payload/"
@@ -178,21 +202,128 @@ lib_check_main() {
 		echo "-object memory-backend-file,id=$2-mem,size=$(stat -c %s "$3"),share=on,mem-path=$3" \
 		     "-device ivshmem-plain,id=$2,memdev=$2-mem,addr=0x$1"
 	}
+	# the doorbell device's server, and the host's CLI peers on it
+	lc_iv() { LD_LIBRARY_PATH=$W/obj/lib "$W/obj/tools/ivshmem" peer -S "$sock" "$@"; }
+	sock=$W/doorbell.sock
+	shm=ivs-test-$IVS_USER-$$-lib
+	server=""
+	if make -C "$REPO/userspace/server" -s >"$W/server-build.log" 2>&1; then
+		"$REPO/userspace/server/ivshmem-server" -F -v -S "$sock" -M "$shm" -l 1M -n 2 \
+			>"$W/server.log" 2>&1 &
+		server=$!
+		ivs_kill_on_exit "$server"
+		for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+	fi
+	if [ -n "$server" ] && [ -S "$sock" ]; then
+		host_ok "ivshmem-server for the doorbell device is up"
+	else
+		cat "$W/server-build.log" "$W/server.log" 2>/dev/null
+		host_fail "ivshmem-server for the doorbell device is up"
+		return 1
+	fi
+	# a watcher first (peer 0), so the guest is peer 1 and rings peer 0
+	# not through lc_iv: $! must be the CLI itself, for its exit status
+	LD_LIBRARY_PATH=$W/obj/lib "$W/obj/tools/ivshmem" peer -S "$sock" --timeout 900000 watch \
+		>"$W/watch.out" 2>"$W/watch.err" &
+	watch=$!
+	ivs_kill_on_exit "$watch"
+	for _ in $(seq 50); do grep -q '^joined as peer' "$W/watch.out" && break; sleep 0.1; done
+	if grep -qx 'joined as peer 0 (2 vectors, 1 MiB)' "$W/watch.out"; then
+		host_ok "'ivshmem peer watch' joined the server as peer 0"
+	else
+		host_fail "'ivshmem peer watch' joined the server as peer 0 ($(head -1 "$W/watch.out"))"
+	fi
+	if printf 'host-peer-to-guest ok' | lc_iv write 0x2000 2>"$W/peer-write.err"; then
+		host_ok "'ivshmem peer write' leaves a message for the guest"
+	else
+		cat "$W/peer-write.err"
+		host_fail "'ivshmem peer write' leaves a message for the guest"
+	fi
+	# the writer's id must be free again before QEMU comes, which gets peer 1
+	for _ in $(seq 50); do grep -q '^peer 1 left$' "$W/watch.out" && break; sleep 0.1; done
+	l0=$(wc -l <"$W/watch.out")
+	lc_guest_id() { # the first peer to join after line l0 of the watch: QEMU
+		tail -n +$((l0 + 1)) "$W/watch.out" | sed -n 's/^peer \([0-9]*\) joined$/\1/p' | head -1
+	}
+	lc_shm_word() {
+		dd if="/dev/shm/$shm" bs=1 skip=$((0x4000)) count=4 status=none 2>/dev/null | tr -d '\0'
+	}
+	# the answerer: once the guest writes "wait" at 0x4000, ring its vector 0
+	# with 'ivshmem peer ring' until it writes "done"
+	(
+		for _ in $(seq 3000); do [ "$(lc_shm_word)" = wait ] && break; sleep 0.1; done
+		g=$(lc_guest_id)
+		for _ in $(seq 300); do
+			[ "$(lc_shm_word)" = 'done' ] && { echo "rang peer $g"; exit 0; }
+			lc_iv ring "$g" 0 || echo "ring '$g' 0 failed"
+			sleep 0.2
+		done
+		echo "the guest (peer '$g') never wrote done"
+		exit 1
+	) >"$W/answer.log" 2>&1 &
+	answer=$!
+	ivs_kill_on_exit "$answer"
+
 	# shellcheck disable=SC2046 # dev prints several arguments
-	IVS_PLANS=2 ivs_guest lib-check "$W/initrd.gz" lib.sh --mem 512 \
-		--append "ivs.devs=10:$(stat -c %s "$fa"),11:$(stat -c %s "$fb")" -- \
-		$(lc_dev 10 liba "$fa") $(lc_dev 11 libb "$fb") || true
+	IVS_PLANS=3 ivs_guest lib-check "$W/initrd.gz" lib.sh --mem 512 \
+		--append "ivs.devs=10:$(stat -c %s "$fa"),11:$(stat -c %s "$fb") ivs.doorbell=12:1048576 ivs.hostpeer=0" -- \
+		$(lc_dev 10 liba "$fa") $(lc_dev 11 libb "$fb") \
+		-chardev "socket,path=$sock,id=libdb" \
+		-device ivshmem-doorbell,id=libc,chardev=libdb,vectors=2,addr=0x12 || true
+
+	lc_step "host: what the host peer saw"
+	for _ in $(seq 20); do kill -0 "$answer" 2>/dev/null || break; sleep 0.1; done
+	kill "$answer" 2>/dev/null
+	if wait "$answer"; then
+		host_ok "'ivshmem peer ring' woke the guest's 'ivshmem wait' ($(cat "$W/answer.log"))"
+	else
+		sed 's/^/    /' "$W/answer.log"
+		host_fail "'ivshmem peer ring' woke the guest's 'ivshmem wait'"
+	fi
+	sleep 0.5	# the server tells the watch that QEMU has gone
+	gid=$(lc_guest_id)
+	tail -n +$((l0 + 1)) "$W/watch.out" >"$W/watch.guest"
+	if [ -n "$gid" ] &&
+	   lc_in_order "$W/watch.guest" "peer $gid joined" "vector 1 fired" "peer $gid left"; then
+		host_ok "'ivshmem peer watch' saw the guest join (peer $gid), ring it on vector 1, leave"
+	else
+		sed 's/^/    /' "$W/watch.out" "$W/watch.err"
+		host_fail "'ivshmem peer watch' saw the guest join, ring it on vector 1, leave"
+	fi
+	if [ "$(lc_iv read 0x3000 21 2>&1)" = "guest-to-host-peer ok" ]; then
+		host_ok "'ivshmem peer read' finds the guest's message in the server's memory"
+	else
+		host_fail "'ivshmem peer read' finds the guest's message ($(lc_iv read 0x3000 21 2>&1))"
+	fi
+	if [ "$(lc_iv list 2>&1)" = 0 ]; then
+		host_ok "'ivshmem peer list' shows only the watch once the guest is gone"
+	else
+		host_fail "'ivshmem peer list' shows only the watch ($(lc_iv list 2>&1 | tr '\n' ' '))"
+	fi
+	kill "$watch" 2>/dev/null
+	wait "$watch"
+	m=$?
+	kill "$server" 2>/dev/null
+	wait "$server" 2>/dev/null || true
+	if [ "$m" = 0 ] && [ ! -e "$sock" ] && [ ! -e "/dev/shm/$shm" ]; then
+		host_ok "the watch ends with 0 on SIGTERM; the server removed its socket and memory"
+	else
+		host_fail "the watch ends with 0 on SIGTERM (rc $m); the server removed its socket and memory"
+	fi
 
 	lc_step "host: what the guest printed and wrote"
 	log=$IVS_LOGDIR/lib-check.log
 	lc_json() { tr -d '\r' <"$log" | sed -n "s/^IVS-JSON $1 //p" | tail -n1; }
 	if ! command -v jq >/dev/null; then
 		host_skip "guest's 'ivshmem list --json' and 'info --json' parse (no jq)"
-	elif lc_json list | jq -e 'length == 2 and
-		([.[].pci_address] | sort) == ["0000:00:10.0", "0000:00:11.0"] and
-		all(.[]; (.node | startswith("/dev/ivshmem")) and .peer_id == 0 and .vectors == 0
-			and .revision == 1 and (.index | type) == "number") and
-		([.[].size] | sort) == [1048576, 4194304]' >/dev/null 2>&1; then
+	elif lc_json list | jq -e 'length == 3 and
+		([.[].pci_address] | sort) == ["0000:00:10.0", "0000:00:11.0", "0000:00:12.0"] and
+		all(.[]; (.node | startswith("/dev/ivshmem")) and .revision == 1 and
+			(.index | type) == "number") and
+		([.[] | select(.vectors == 0 and .peer_id == 0) | .size] | sort) ==
+			[1048576, 4194304] and
+		([.[] | select(.pci_address == "0000:00:12.0")][0] |
+			.vectors == 2 and .size == 1048576 and .peer_id == 1)' >/dev/null 2>&1; then
 		host_ok "guest's 'ivshmem list --json' parses and is right (jq)"
 	else
 		echo "    got: $(lc_json list)"
@@ -207,6 +338,16 @@ lib_check_main() {
 	else
 		echo "    got: $(lc_json info)"
 		host_fail "guest's 'ivshmem info --json' parses and is right (jq)"
+	fi
+	if ! command -v jq >/dev/null; then
+		:
+	elif lc_json dbinfo | jq -e '.pci_address == "0000:00:12.0" and .doorbell == true and
+		.vectors == 2 and .peer_id == 1 and (.interrupt_counts | length) == 2 and
+		all(.interrupt_counts[]; . > 0)' >/dev/null 2>&1; then
+		host_ok "guest's 'ivshmem info --json' of the doorbell device is right (jq)"
+	else
+		echo "    got: $(lc_json dbinfo)"
+		host_fail "guest's 'ivshmem info --json' of the doorbell device is right (jq)"
 	fi
 	if [ "$(dd if="$fb" bs=1 skip=$((0x3000)) count=21 status=none)" = "guest-to-host via CLI" ]; then
 		host_ok "the guest's 'ivshmem write' reached the host's backing file"

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * ivshmem - look at and use QEMU ivshmem devices from the guest, through
- * libivshmem. See ivshmem(1).
+ * ivshmem - look at and use QEMU ivshmem devices from the guest, and join
+ * an ivshmem-server as a peer from the host, through libivshmem. See
+ * ivshmem(1).
  *
  * Exit status: 0 success, 1 runtime error, 2 usage error, 3 wait timed out.
- * Errors go to stderr as "ivshmem: DEV: operation: reason".
+ * Errors go to stderr as "ivshmem: DEV: operation: reason", or for the
+ * host side "ivshmem: peer SOCKET: operation: reason".
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -17,7 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 
 #include <libivshmem.h>
 
@@ -150,6 +156,12 @@ static void human_size(uint64_t size, char *buf, size_t len)
 /* ---------------------------------------------------------------------- */
 /* option parsing                                                          */
 
+static void command_help(const struct command *c)
+{
+	printf("usage: " PROG " %s%s%s\n\n%s", c->name, *c->synopsis ? " " : "",
+	       c->synopsis, c->help);
+}
+
 #define OPT_HELP	{ "help", no_argument, NULL, 'h' }
 
 /*
@@ -165,7 +177,7 @@ static int next_opt(int argc, char **argv, const char *shortopts,
 	opterr = 0;
 	c = getopt_long(argc, argv, shortopts, longopts, NULL);
 	if (c == 'h') {
-		printf("usage: " PROG " %s %s\n\n%s", cur->name, cur->synopsis, cur->help);
+		command_help(cur);
 		exit(EXIT_SUCCESS);
 	}
 	if (c == '?' || c == ':') {
@@ -340,6 +352,13 @@ static int cmd_info(int argc, char **argv)
 /* dump, read, write                                                       */
 
 /*
+ * The byte-level work of dump, read and write is shared by the guest
+ * commands (memory of a /dev/ivshmemN) and the host-peer ones (memory of
+ * an ivshmem-server); @where names the memory in messages: "DEV" or
+ * "peer SOCKET".
+ */
+
+/*
  * Map [offset, offset + len) of the memory, which the caller checked;
  * *@p receives the address of byte @offset.
  */
@@ -357,15 +376,13 @@ static int map_range(struct ivshmem_dev *dev, uint64_t offset, uint64_t len,
 	return ret;
 }
 
-/* OFFSET and LEN (optional: -1 for "to the end") against the size */
-static bool check_range(const char *name, struct ivshmem_dev *dev, uint64_t offset,
+/* OFFSET and LEN (optional: UINT64_MAX for "to the end") against @size */
+static bool check_range(const char *where, uint64_t size, uint64_t offset,
 			uint64_t *len, const char *op)
 {
-	uint64_t size = ivshmem_size(dev);
-
 	if (offset > size || (*len != UINT64_MAX && *len > size - offset)) {
 		fprintf(stderr, PROG ": %s: %s: range 0x%" PRIx64 "+0x%" PRIx64
-			" is beyond the memory (0x%" PRIx64 " bytes)\n", name, op, offset,
+			" is beyond the memory (0x%" PRIx64 " bytes)\n", where, op, offset,
 			*len == UINT64_MAX ? 0 : *len, size);
 		return false;
 	}
@@ -393,50 +410,14 @@ static void hexdump_line(uint64_t off, const unsigned char *b, size_t n)
 	fputs("|\n", stdout);
 }
 
-static int cmd_dump(int argc, char **argv)
+/* hexdump -C of @len bytes at @p, numbered from @offset. Return: exit status */
+static int dump_bytes(const unsigned char *p, uint64_t offset, uint64_t len, bool squeeze)
 {
-	static const struct option longopts[] = {
-		OPT_HELP, { "no-squeeze", no_argument, NULL, 'v' }, { 0 }
-	};
-	uint64_t offset = 0, len = UINT64_MAX, pos;
 	const unsigned char *prev = NULL;
-	struct ivshmem_dev *dev;
-	bool squeeze = true, starred = false;
-	unsigned char *p;
-	const char *name;
-	int c, ret;
+	bool starred = false;
+	uint64_t pos;
 
-	while ((c = next_opt(argc, argv, "hv", longopts)) != -1) {
-		if (c == '?')
-			return EXIT_USAGE;
-		squeeze = false;
-	}
-	if (optind >= argc)
-		return usage_error("missing DEV");
-	name = argv[optind++];
-	if (optind < argc && !number_arg("OFFSET", argv[optind++], UINT64_MAX, &offset))
-		return EXIT_USAGE;
-	if (optind < argc && !number_arg("LEN", argv[optind++], UINT64_MAX, &len))
-		return EXIT_USAGE;
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
-
-	if (open_dev(name, &dev))
-		return EXIT_FAILURE;
-	if (!check_range(name, dev, offset, &len, "dump")) {
-		ivshmem_close(dev);
-		return EXIT_FAILURE;
-	}
-	if (!len) {
-		ivshmem_close(dev);
-		return EXIT_SUCCESS;
-	}
-	ret = map_range(dev, offset, len, IVSHMEM_MAP_READONLY, &p);
-	if (ret) {
-		ivshmem_close(dev);
-		return fail(name, "map", ret);
-	}
-	/* hexdump -C: identical full lines after the first become one '*' */
+	/* identical full lines after the first become one '*' */
 	for (pos = 0; pos < len; pos += 16) {
 		size_t n = len - pos < 16 ? len - pos : 16;
 
@@ -451,10 +432,115 @@ static int cmd_dump(int argc, char **argv)
 		starred = false;
 	}
 	printf("%08" PRIx64 "\n", offset + len);
-	ivshmem_close(dev);
 	if (fflush(stdout) || ferror(stdout))
 		return fail("stdout", "write", -errno);
 	return EXIT_SUCCESS;
+}
+
+/* @len bytes at @p to stdout, raw. Return: exit status */
+static int read_bytes(const unsigned char *p, uint64_t len)
+{
+	if (len && fwrite(p, 1, len, stdout) != len)
+		return fail("stdout", "write", -errno);
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+/*
+ * stdin into the @len bytes at @p (@offset in the memory, for messages),
+ * until EOF or the end of them; input left over is an error. Return: exit
+ * status
+ */
+static int write_bytes(const char *where, unsigned char *p, uint64_t offset, uint64_t len)
+{
+	uint64_t done = 0;
+	unsigned char extra;
+	ssize_t n;
+
+	while (done < len) {
+		size_t want = len - done > (1 << 20) ? (1 << 20) : len - done;
+
+		n = read(STDIN_FILENO, p + done, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail("stdin", "read", -errno);
+		if (!n)
+			break;
+		done += n;
+	}
+	if (done == len) {
+		do {
+			n = read(STDIN_FILENO, &extra, 1);
+		} while (n < 0 && errno == EINTR);
+		if (n > 0) {
+			fprintf(stderr, PROG ": %s: write: %s (input longer than the %" PRIu64
+				" bytes from offset 0x%" PRIx64 " to the end; they were written)\n",
+				where, strerror(ENOSPC), len, offset);
+			return EXIT_FAILURE;
+		}
+	}
+	return EXIT_SUCCESS;
+}
+
+/* the arguments of dump: [OFFSET [LEN]], then nothing */
+static bool dump_args(int argc, char **argv, uint64_t *offset, uint64_t *len)
+{
+	*offset = 0;
+	*len = UINT64_MAX;
+	if (optind < argc && !number_arg("OFFSET", argv[optind++], UINT64_MAX, offset))
+		return false;
+	if (optind < argc && !number_arg("LEN", argv[optind++], UINT64_MAX, len))
+		return false;
+	if (optind < argc) {
+		usage_error("unexpected argument '%s'", argv[optind]);
+		return false;
+	}
+	return true;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		OPT_HELP, { "no-squeeze", no_argument, NULL, 'v' }, { 0 }
+	};
+	struct ivshmem_dev *dev;
+	uint64_t offset, len;
+	bool squeeze = true;
+	unsigned char *p;
+	const char *name;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hv", longopts)) != -1) {
+		if (c == '?')
+			return EXIT_USAGE;
+		squeeze = false;
+	}
+	if (optind >= argc)
+		return usage_error("missing DEV");
+	name = argv[optind++];
+	if (!dump_args(argc, argv, &offset, &len))
+		return EXIT_USAGE;
+
+	if (open_dev(name, &dev))
+		return EXIT_FAILURE;
+	if (!check_range(name, ivshmem_size(dev), offset, &len, "dump")) {
+		ivshmem_close(dev);
+		return EXIT_FAILURE;
+	}
+	if (!len) {
+		ivshmem_close(dev);
+		return EXIT_SUCCESS;
+	}
+	ret = map_range(dev, offset, len, IVSHMEM_MAP_READONLY, &p);
+	if (ret) {
+		ivshmem_close(dev);
+		return fail(name, "map", ret);
+	}
+	ret = dump_bytes(p, offset, len, squeeze);
+	ivshmem_close(dev);
+	return ret;
 }
 
 static int cmd_read(int argc, char **argv)
@@ -462,7 +548,7 @@ static int cmd_read(int argc, char **argv)
 	static const struct option longopts[] = { OPT_HELP, { 0 } };
 	struct ivshmem_dev *dev;
 	uint64_t offset, len;
-	unsigned char *p;
+	unsigned char *p = NULL;
 	const char *name;
 	int c, ret;
 
@@ -480,7 +566,7 @@ static int cmd_read(int argc, char **argv)
 
 	if (open_dev(name, &dev))
 		return EXIT_FAILURE;
-	if (!check_range(name, dev, offset, &len, "read")) {
+	if (!check_range(name, ivshmem_size(dev), offset, &len, "read")) {
 		ivshmem_close(dev);
 		return EXIT_FAILURE;
 	}
@@ -490,26 +576,19 @@ static int cmd_read(int argc, char **argv)
 			ivshmem_close(dev);
 			return fail(name, "map", ret);
 		}
-		if (fwrite(p, 1, len, stdout) != len) {
-			ret = -errno;
-			ivshmem_close(dev);
-			return fail("stdout", "write", ret);
-		}
 	}
+	ret = read_bytes(p, len);
 	ivshmem_close(dev);
-	if (fflush(stdout))
-		return fail("stdout", "write", -errno);
-	return EXIT_SUCCESS;
+	return ret;
 }
 
 static int cmd_write(int argc, char **argv)
 {
 	static const struct option longopts[] = { OPT_HELP, { 0 } };
 	struct ivshmem_dev *dev;
-	uint64_t offset, len = UINT64_MAX, done = 0;
-	unsigned char *p, extra;
+	uint64_t offset, len = UINT64_MAX;
+	unsigned char *p;
 	const char *name;
-	ssize_t n;
 	int c, ret;
 
 	while ((c = next_opt(argc, argv, "h", longopts)) != -1)
@@ -524,7 +603,7 @@ static int cmd_write(int argc, char **argv)
 
 	if (open_dev(name, &dev))
 		return EXIT_FAILURE;
-	if (!check_range(name, dev, offset, &len, "write") || !len) {
+	if (!check_range(name, ivshmem_size(dev), offset, &len, "write") || !len) {
 		ivshmem_close(dev);
 		return len ? EXIT_FAILURE :
 			fail(name, "write", -ENOSPC);	/* at the very end */
@@ -535,35 +614,9 @@ static int cmd_write(int argc, char **argv)
 		return fail(name, "map", ret);
 	}
 	/* stdin straight into the memory, until EOF or the end of it */
-	while (done < len) {
-		size_t want = len - done > (1 << 20) ? (1 << 20) : len - done;
-
-		n = read(STDIN_FILENO, p + done, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			ivshmem_close(dev);
-			return fail("stdin", "read", ret);
-		}
-		if (!n)
-			break;
-		done += n;
-	}
-	if (done == len) {
-		do {
-			n = read(STDIN_FILENO, &extra, 1);
-		} while (n < 0 && errno == EINTR);
-		if (n > 0) {
-			ivshmem_close(dev);
-			fprintf(stderr, PROG ": %s: write: %s (input longer than the %" PRIu64
-				" bytes from offset 0x%" PRIx64 " to the end; they were written)\n",
-				name, strerror(ENOSPC), len, offset);
-			return EXIT_FAILURE;
-		}
-	}
+	ret = write_bytes(name, p, offset, len);
 	ivshmem_close(dev);
-	return EXIT_SUCCESS;
+	return ret;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -665,15 +718,1144 @@ static int cmd_wait(int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/* ---------------------------------------------------------------------- */
+/* bench                                                                   */
+
+/*
+ * Two processes, normally in two guests on one ivshmem-server, each run
+ * `ivshmem bench DEV --role A|B`; A measures round trips, B answers. They
+ * meet in BENCH_AREA bytes of the shared memory at --offset:
+ *
+ *   side[A], side[B]  one cache line each, written only by that role:
+ *                     session (a random number, published last), partner
+ *                     (the other's session), magic, version, peer id, the
+ *                     vector it sleeps on, the phase it reached
+ *   mode, rounds, spin_ns   what A measures next (written by A)
+ *   seq               A's round counter, its own cache line (written by A)
+ *   ack               B's answer, its own cache line (written by B)
+ *
+ * Meeting: each side retracts its session (0), fills its line, and
+ * publishes a fresh random session with a release store. B names A's
+ * session as its partner (again whenever A's changes); A, seeing itself
+ * named, names B's session as its partner, and B starts when it sees
+ * that. A line left behind by a run that crashed names a partner that is
+ * gone, so it is never taken for a live one, and the roles may start in
+ * either order.
+ *
+ * Phases: A writes mode/rounds/spin_ns, zeroes seq, and publishes phase k;
+ * B reads them, zeroes ack and publishes k; then the round trips: A stores
+ * seq = i and rings B; B waits until seq != i - 1, stores ack = i and rings
+ * A; A waits until ack != i - 1. Every store the other side waits for is a
+ * release, every load an acquire (ivshmem_wait_u64() loads with acquire).
+ * After the last phase A publishes BENCH_DONE, which B acknowledges.
+ */
+#define BENCH_MAGIC	UINT64_C(0x48434e4542535649)	/* "IVSBENCH" */
+#define BENCH_VERSION	1
+#define BENCH_AREA	4096
+#define BENCH_DONE	UINT64_MAX
+#define ROLE_A		0
+#define ROLE_B		1
+
+enum bench_mode { BENCH_DOORBELL, BENCH_SPIN, BENCH_BUSY, BENCH_MODES };
+
+struct bench_side {
+	uint64_t session;	/* 0: absent; published after the rest */
+	uint64_t partner;
+	uint64_t magic;
+	uint32_t version;
+	uint32_t peer_id;
+	uint32_t vector;
+	uint32_t reserved;
+	uint64_t phase;
+	uint64_t pad[2];
+};
+
+struct bench_area {
+	struct bench_side side[2];
+	uint64_t mode;
+	uint64_t rounds;
+	uint64_t spin_ns;
+	uint64_t pad0[5];
+	uint64_t seq __attribute__((aligned(64)));
+	uint64_t pad1[7];
+	uint64_t ack __attribute__((aligned(64)));
+	uint64_t pad2[7];
+};
+
+_Static_assert(sizeof(struct bench_side) == 64, "one cache line per side");
+_Static_assert(sizeof(struct bench_area) <= BENCH_AREA, "the bench area");
+
+struct bench {
+	const char *name;
+	struct ivshmem_dev *dev;
+	struct bench_area *a;
+	struct bench_side *me, *other;
+	bool mmio;
+	int role, timeout_ms;
+	uint32_t my_id, my_vector;
+	uint64_t session, partner;	/* own and the other's session */
+	uint32_t peer, vector;		/* the other's peer id and vector */
+	uint64_t *t;			/* A: round-trip times, ns */
+};
+
+static inline uint64_t load_acq(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_rel(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void sleep_us(unsigned int us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t random_session(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = now_ns() ^ ((uint64_t)getpid() << 32);
+	return v ? v : 1;
+}
+
+static int bench_error(const struct bench *b, const char *what)
+{
+	fprintf(stderr, PROG ": %s: bench: %s\n", b->name, what);
+	return EXIT_FAILURE;
+}
+
+/* the other side's session, if its line is valid; 0 otherwise */
+static uint64_t other_session(const struct bench *b)
+{
+	uint64_t s = load_acq(&b->other->session);
+
+	if (!s || b->other->magic != BENCH_MAGIC || b->other->version != BENCH_VERSION)
+		return 0;
+	return s;
+}
+
+/* (re)publish the own line naming @partner; the session goes last */
+static void bench_publish(struct bench *b, uint64_t partner)
+{
+	store_rel(&b->me->session, 0);
+	b->me->partner = partner;
+	b->me->magic = BENCH_MAGIC;
+	b->me->version = BENCH_VERSION;
+	b->me->peer_id = b->my_id;
+	b->me->vector = b->my_vector;
+	b->me->reserved = 0;
+	b->me->phase = 0;
+	store_rel(&b->me->session, b->session);
+}
+
+/* Return: 0 once both sides named each other, or an exit status */
+static int bench_meet(struct bench *b)
+{
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000ULL, s;
+
+	b->session = random_session();
+	bench_publish(b, 0);
+	for (;; sleep_us(1000)) {
+		if (load_acq(&b->me->session) != b->session)
+			return bench_error(b, b->role == ROLE_A ?
+					   "another role A took over the line" :
+					   "another role B took over the line");
+		s = other_session(b);
+		if (b->role == ROLE_A) {
+			if (s && load_acq(&b->other->partner) == b->session) {
+				b->partner = s;
+				store_rel(&b->me->partner, s);
+				break;
+			}
+		} else {
+			if (s && s != b->partner) {
+				b->partner = s;
+				bench_publish(b, s);
+			}
+			if (s && s == b->partner && load_acq(&b->other->partner) == b->session)
+				break;
+		}
+		if (now_ns() > end)
+			return bench_error(b, b->role == ROLE_A ? "no role B came (timed out)" :
+					   "no role A came (timed out)");
+	}
+	b->peer = b->other->peer_id;
+	b->vector = b->other->vector;
+	return 0;
+}
+
+/* sleep-poll until the other side's phase satisfies @done */
+static int bench_await(struct bench *b, uint64_t phase, bool any_change)
+{
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000ULL, k;
+
+	for (;; sleep_us(100)) {
+		k = load_acq(&b->other->phase);
+		if (any_change ? k != phase : k == phase)
+			return 0;
+		if (load_acq(&b->other->session) != b->partner)
+			return bench_error(b, b->role == ROLE_A ? "role B left" :
+					   "role A left or restarted");
+		if (now_ns() > end)
+			return bench_error(b, b->role == ROLE_A ?
+					   "role B stopped answering (timed out)" :
+					   "role A stopped answering (timed out)");
+	}
+}
+
+/* A: announce phase @k (BENCH_DONE: the end) and wait for B to take it */
+static int bench_lead(struct bench *b, uint64_t k, unsigned int mode, uint64_t rounds,
+		      uint64_t spin_ns)
+{
+	if (k != BENCH_DONE) {
+		b->a->mode = mode;
+		b->a->rounds = rounds;
+		b->a->spin_ns = spin_ns;
+		store_rel(&b->a->seq, 0);
+		/* rings of the last phase that the spin beat */
+		ivshmem_drain(b->dev, IVSHMEM_VECTORS_ALL, NULL, NULL);
+	}
+	store_rel(&b->me->phase, k);
+	return bench_await(b, k, false);
+}
+
+/* B: wait for the phase after @last, take it. Return: 0 or an exit status */
+static int bench_follow(struct bench *b, uint64_t last, uint64_t *k, unsigned int *mode,
+			uint64_t *rounds, uint64_t *spin_ns)
+{
+	int ret = bench_await(b, last, true);
+
+	if (ret)
+		return ret;
+	*k = load_acq(&b->other->phase);
+	if (*k != BENCH_DONE) {
+		*mode = (unsigned int)b->a->mode;
+		*rounds = b->a->rounds;
+		*spin_ns = b->a->spin_ns;
+		if (*mode >= BENCH_MODES || !*rounds)
+			return bench_error(b, "protocol error: a phase B does not know");
+		store_rel(&b->a->ack, 0);
+		ivshmem_drain(b->dev, IVSHMEM_VECTORS_ALL, NULL, NULL);
+	}
+	store_rel(&b->me->phase, *k);
+	return 0;
+}
+
+static int bench_ring(struct bench *b)
+{
+	int ret = b->mmio ? ivshmem_ring_mmio(b->dev, b->peer, b->vector) :
+		ivshmem_ring(b->dev, b->peer, b->vector);
+
+	return ret ? fail(b->name, "bench: ring", ret) : 0;
+}
+
+/* wait until *@word differs from @expected, the way @mode waits */
+static int bench_wait(struct bench *b, const uint64_t *word, uint64_t expected,
+		      unsigned int mode, uint64_t spin_ns)
+{
+	uint64_t v = 0, mask = 1ULL << b->my_vector;
+	int ret;
+
+	if (mode == BENCH_DOORBELL)
+		ret = ivshmem_wait_u64(b->dev, word, expected, 0, mask, b->timeout_ms, &v);
+	else if (mode == BENCH_SPIN)
+		ret = ivshmem_wait_u64(b->dev, word, expected, spin_ns, mask,
+				       b->timeout_ms, &v);
+	else	/* spin for the whole timeout: pure busy-polling */
+		ret = ivshmem_wait_u64(NULL, word, expected,
+				       (uint64_t)b->timeout_ms * 1000000ULL, 0,
+				       b->timeout_ms, &v);
+	if (ret == -ETIMEDOUT)
+		return bench_error(b, "the other side stopped answering (timed out)");
+	if (ret)
+		return fail(b->name, "bench: wait", ret);
+	if (v != expected + 1)
+		return bench_error(b, "protocol error: a counter jumped");
+	return 0;
+}
+
+/* @warm + @rounds round trips; A records the last @rounds in b->t */
+static int bench_rounds(struct bench *b, unsigned int mode, uint64_t warm, uint64_t rounds,
+			uint64_t spin_ns)
+{
+	uint64_t i, t0;
+	int ret;
+
+	for (i = 1; i <= warm + rounds; i++) {
+		if (b->role == ROLE_A) {
+			t0 = now_ns();
+			store_rel(&b->a->seq, i);
+			if (mode != BENCH_BUSY && (ret = bench_ring(b)))
+				return ret;
+			ret = bench_wait(b, &b->a->ack, i - 1, mode, spin_ns);
+			if (ret)
+				return ret;
+			if (i > warm)
+				b->t[i - warm - 1] = now_ns() - t0;
+		} else {
+			ret = bench_wait(b, &b->a->seq, i - 1, mode, spin_ns);
+			if (ret)
+				return ret;
+			store_rel(&b->a->ack, i);
+			if (mode != BENCH_BUSY && (ret = bench_ring(b)))
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static uint64_t warm_up(uint64_t rounds)
+{
+	return rounds / 10 < 1 ? 1 : rounds / 10 > 200 ? 200 : rounds / 10;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+	return a < c ? -1 : a > c;
+}
+
+/* A: measure every mode, then print the table. Return: exit status */
+static int bench_lead_all(struct bench *b, uint64_t rounds, uint64_t spin_ns)
+{
+	uint64_t median[BENCH_MODES], p99[BENCH_MODES];
+	char label[64], spin[32];
+	double ratio;
+	unsigned int m;
+	int ret;
+
+	b->t = calloc(rounds, sizeof(*b->t));
+	if (!b->t)
+		return fail(b->name, "bench", -ENOMEM);
+	for (m = 0; m < BENCH_MODES; m++) {
+		ret = bench_lead(b, m + 1, m, rounds, spin_ns);
+		if (!ret)
+			ret = bench_rounds(b, m, warm_up(rounds), rounds, spin_ns);
+		if (ret)
+			return ret;
+		qsort(b->t, rounds, sizeof(*b->t), cmp_u64);
+		median[m] = b->t[rounds / 2];
+		p99[m] = b->t[(rounds * 99 + 99) / 100 - 1];
+	}
+	ret = bench_lead(b, BENCH_DONE, 0, 0, 0);
+	if (ret)
+		return ret;
+
+	if (spin_ns % 1000)
+		snprintf(spin, sizeof(spin), "%" PRIu64 " ns", spin_ns);
+	else
+		snprintf(spin, sizeof(spin), "%" PRIu64 " us", spin_ns / 1000);
+	printf("ivshmem bench: A is peer %" PRIu32 ", B is peer %" PRIu32 "%s; ring by %s;\n"
+	       "%" PRIu64 " round trips per row, after %" PRIu64 " not counted\n",
+	       b->my_id, b->peer, b->my_id == b->peer ? " (one device: loopback)" : "",
+	       b->mmio ? "the mapped register" : "ioctl", rounds, warm_up(rounds));
+	printf("%-34s %10s %10s %12s\n", "round trip", "median us", "p99 us", "x busy-poll");
+	for (m = 0; m < BENCH_MODES; m++) {
+		if (m == BENCH_DOORBELL)
+			snprintf(label, sizeof(label), "doorbell, no spin");
+		else if (m == BENCH_SPIN)
+			snprintf(label, sizeof(label), "spin %s, then doorbell", spin);
+		else
+			snprintf(label, sizeof(label), "busy-polling");
+		ratio = median[BENCH_BUSY] ? (double)median[m] / median[BENCH_BUSY] : 0.0;
+		printf("%-34s %10.1f %10.1f %12.*f\n", label, median[m] / 1e3, p99[m] / 1e3,
+		       ratio < 10 ? 2 : 1, ratio);
+	}
+	if (b->my_id == b->peer && sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		printf("(both roles on one CPU: a busy-poller waits for the scheduler to\n"
+		       " run the other, so busy-polling is the slowest row here)\n");
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+/* B: answer whatever A measures, until A is done. Return: exit status */
+static int bench_follow_all(struct bench *b)
+{
+	uint64_t k = 0, rounds = 0, spin_ns = 0, n = 0;
+	unsigned int mode = 0;
+	int ret;
+
+	for (;;) {
+		ret = bench_follow(b, k, &k, &mode, &rounds, &spin_ns);
+		if (ret)
+			return ret;
+		if (k == BENCH_DONE)
+			break;
+		ret = bench_rounds(b, mode, warm_up(rounds), rounds, spin_ns);
+		if (ret)
+			return ret;
+		n += warm_up(rounds) + rounds;
+	}
+	printf("ivshmem bench: B is peer %" PRIu32 ", answered %" PRIu64
+	       " round trips of A (peer %" PRIu32 ")\n", b->my_id, n, b->peer);
+	return EXIT_SUCCESS;
+}
+
 static int cmd_bench(int argc, char **argv)
 {
-	static const struct option longopts[] = { OPT_HELP, { 0 } };
-	int c;
+	static const struct option longopts[] = {
+		OPT_HELP,
+		{ "role", required_argument, NULL, 'r' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{ "spin", required_argument, NULL, 's' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "ring", required_argument, NULL, 'R' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ 0 }
+	};
+	uint64_t rounds = 2000, spin_ns = 50000, offset = 0, timeout_s = 120, len;
+	const char *role = NULL, *ring = NULL;
+	struct ivshmem_info info;
+	struct bench b = { 0 };
+	unsigned char *p;
+	int c, ret, status = EXIT_FAILURE;
 
-	while ((c = next_opt(argc, argv, "h", longopts)) != -1)
-		return EXIT_USAGE;
-	fprintf(stderr, PROG ": bench: not yet implemented\n");
+	while ((c = next_opt(argc, argv, "hr:n:s:o:R:t:", longopts)) != -1) {
+		switch (c) {
+		case 'r':
+			role = optarg;
+			break;
+		case 'n':
+			if (!number_arg("--rounds", optarg, 100000000, &rounds))
+				return EXIT_USAGE;
+			break;
+		case 's':
+			if (!number_arg("--spin", optarg, 10000000000ULL, &spin_ns))
+				return EXIT_USAGE;
+			break;
+		case 'o':
+			if (!number_arg("--offset", optarg, UINT64_MAX, &offset))
+				return EXIT_USAGE;
+			break;
+		case 'R':
+			ring = optarg;
+			break;
+		case 't':
+			if (!number_arg("--timeout", optarg, INT_MAX / 1000, &timeout_s))
+				return EXIT_USAGE;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing DEV");
+	if (optind + 1 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (!role || (strcmp(role, "A") && strcmp(role, "B")))
+		return usage_error("--role A or --role B is required");
+	if (ring && strcmp(ring, "ioctl") && strcmp(ring, "mmio"))
+		return usage_error("--ring: ioctl or mmio, not '%s'", ring);
+	if (!rounds || !timeout_s)
+		return usage_error("--rounds and --timeout must be at least 1");
+	if (offset % 64)
+		return usage_error("--offset: a multiple of 64, not 0x%" PRIx64, offset);
+	b.name = argv[optind];
+	b.role = *role == 'A' ? ROLE_A : ROLE_B;
+	b.timeout_ms = (int)(timeout_s * 1000);
+
+	if (open_dev(b.name, &b.dev))
+		return EXIT_FAILURE;
+	ret = ivshmem_get_info(b.dev, &info);
+	if (ret) {
+		fail(b.name, "bench", ret);
+		goto out;
+	}
+	if (!(info.flags & IVSHMEM_INFO_DOORBELL)) {
+		fail_dev(b.name, "bench", -EOPNOTSUPP);
+		goto out;
+	}
+	len = BENCH_AREA;
+	if (!check_range(b.name, ivshmem_size(b.dev), offset, &len, "bench"))
+		goto out;
+	if (ring && !strcmp(ring, "mmio") && !(info.flags & IVSHMEM_INFO_REGS_MMAP)) {
+		bench_error(&b, "--ring mmio: the driver offers no register page");
+		goto out;
+	}
+	b.mmio = ring ? !strcmp(ring, "mmio") : !!(info.flags & IVSHMEM_INFO_REGS_MMAP);
+	b.my_id = info.peer_id;
+	/* A sleeps on vector 0, B on vector 1 where there is one: then both
+	 * roles can even share one device (two processes in one guest) */
+	b.my_vector = b.role == ROLE_B && info.nr_vectors > 1 ? 1 : 0;
+	ret = ivshmem_listen(b.dev, 1ULL << b.my_vector);
+	if (ret) {
+		fail_dev(b.name, "bench: listen", ret);
+		goto out;
+	}
+	ret = map_range(b.dev, offset, BENCH_AREA, 0, &p);
+	if (ret) {
+		fail(b.name, "map", ret);
+		goto out;
+	}
+	b.a = (struct bench_area *)p;
+	b.me = &b.a->side[b.role];
+	b.other = &b.a->side[!b.role];
+
+	if (!bench_meet(&b))
+		status = b.role == ROLE_A ? bench_lead_all(&b, rounds, spin_ns) :
+			bench_follow_all(&b);
+	/* retract the line, so that no later run takes it for a live one */
+	if (b.session && load_acq(&b.me->session) == b.session)
+		store_rel(&b.me->session, 0);
+out:
+	free(b.t);
+	ivshmem_close(b.dev);
+	return status;
+}
+
+/* ---------------------------------------------------------------------- */
+/* peer: the host side, as a peer of an ivshmem-server                     */
+
+#define DEFAULT_SOCKET	"/tmp/ivshmem_socket"	/* QEMU's and the server's default */
+
+/* what `ivshmem peer [-S SOCKET] [--timeout MS]` and the command's options say */
+static const char *peer_socket = DEFAULT_SOCKET;
+static int64_t peer_timeout = -1;		/* ms, -1: none */
+static char peer_where[PATH_MAX + 8];		/* "peer SOCKET", for messages */
+
+/* options every peer command takes, before or after the command */
+#define PEER_OPTS	{ "socket", required_argument, NULL, 'S' }, \
+			{ "timeout", required_argument, NULL, 't' }
+
+/* handle -S and --timeout; Return: false after a usage error */
+static bool peer_common_opt(int c)
+{
+	uint64_t v;
+
+	if (c == 'S') {
+		if (!*optarg) {
+			usage_error("-S: an empty socket path");
+			return false;
+		}
+		peer_socket = optarg;
+		return true;
+	}
+	if (!number_arg("--timeout", optarg, INT_MAX, &v))
+		return false;
+	peer_timeout = (int64_t)v;
+	return true;
+}
+
+static int peer_fail(const char *op, int err, const char *hint)
+{
+	if (hint)
+		fprintf(stderr, PROG ": %s: %s: %s (%s)\n", peer_where, op, strerror(-err), hint);
+	else
+		fprintf(stderr, PROG ": %s: %s: %s\n", peer_where, op, strerror(-err));
 	return EXIT_FAILURE;
+}
+
+/* join the server; Return: 0 or an exit status, the reason printed */
+static int peer_join(struct ivshmem_peer **p)
+{
+	int ret = ivshmem_peer_connect(peer_socket, p);
+	const char *hint = NULL;
+
+	if (!ret)
+		return 0;
+	switch (ret) {
+	case -ENOENT:
+	case -ECONNREFUSED:
+		hint = "is ivshmem-server running there? -S names another socket";
+		break;
+	case -EACCES:
+		hint = "no permission on the socket";
+		break;
+	case -ENOTSOCK:
+		hint = "not a socket";
+		break;
+	case -EPROTO:
+		hint = "not an ivshmem server, or a broken one";
+		break;
+	case -ETIMEDOUT:
+		hint = "the server did not complete the handshake";
+		break;
+	}
+	return peer_fail("connect", ret, hint);
+}
+
+/* present peer ids (self excluded), malloc'ed; Return: 0 or an exit status */
+static int peer_ids(struct ivshmem_peer *p, uint32_t **ids, size_t *n)
+{
+	size_t max = 0;
+
+	*ids = NULL;
+	for (;;) {
+		int ret = ivshmem_peer_list(p, *ids, max, n);
+
+		if (ret) {
+			free(*ids);
+			return peer_fail("list", ret, NULL);
+		}
+		if (*n <= max)
+			return 0;
+		free(*ids);
+		max = *n;
+		*ids = malloc(max * sizeof(**ids));
+		if (!*ids)
+			return peer_fail("list", -ENOMEM, NULL);
+	}
+}
+
+static int peer_info(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		OPT_HELP, PEER_OPTS, { "json", no_argument, NULL, 'j' }, { 0 }
+	};
+	struct ivshmem_peer *p;
+	bool json = false;
+	uint64_t size = 0;
+	uint32_t *ids;
+	char hsize[32];
+	size_t n, i;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:j", longopts)) != -1) {
+		if (c == '?' || ((c == 'S' || c == 't') && !peer_common_opt(c)))
+			return EXIT_USAGE;
+		if (c == 'j')
+			json = true;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_join(&p)))
+		return ret;
+	ivshmem_peer_shm_size(p, &size);
+	ret = peer_ids(p, &ids, &n);
+	if (ret) {
+		ivshmem_peer_close(p);
+		return ret;
+	}
+	if (json) {
+		printf("{\"socket\": ");
+		json_str(peer_socket);
+		printf(", \"peer_id\": %d, \"vectors\": %d, \"size\": %" PRIu64 ", \"peers\": [",
+		       ivshmem_peer_id(p), ivshmem_peer_vectors(p), size);
+		for (i = 0; i < n; i++)
+			printf("%s%" PRIu32, i ? ", " : "", ids[i]);
+		printf("]}\n");
+	} else {
+		human_size(size, hsize, sizeof(hsize));
+		printf("socket:        %s\n", peer_socket);
+		printf("peer id:       %d\n", ivshmem_peer_id(p));
+		printf("vectors:       %d\n", ivshmem_peer_vectors(p));
+		printf("size:          %" PRIu64 " (%s)\n", size, hsize);
+		printf("peers:        ");
+		for (i = 0; i < n; i++)
+			printf(" %" PRIu32, ids[i]);
+		printf("%s\n", n ? "" : " -");
+	}
+	free(ids);
+	ivshmem_peer_close(p);
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+static int peer_list(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer *p;
+	uint32_t *ids;
+	size_t n, i;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_join(&p)))
+		return ret;
+	ret = peer_ids(p, &ids, &n);
+	ivshmem_peer_close(p);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		printf("%" PRIu32 "\n", ids[i]);
+	free(ids);
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+static int peer_ring(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer *p;
+	uint64_t peer, vector = 0;
+	uint32_t *ids;
+	size_t n, i;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	if (argc - optind < 1)
+		return usage_error("missing PEER");
+	if (argc - optind > 2)
+		return usage_error("unexpected argument '%s'", argv[optind + 2]);
+	if (!number_arg("PEER", argv[optind], IVSHMEM_PEER_MAX_ID, &peer))
+		return EXIT_USAGE;
+	if (argc - optind == 2 &&
+	    !number_arg("VECTOR", argv[optind + 1], IVSHMEM_PEER_MAX_VECTORS - 1, &vector))
+		return EXIT_USAGE;
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_join(&p)))
+		return ret;
+	ret = ivshmem_peer_ring(p, (uint32_t)peer, (uint32_t)vector);
+	if (ret == -ENOENT && !peer_ids(p, &ids, &n)) {
+		fprintf(stderr, PROG ": %s: ring: peer %" PRIu64 " is not present (present:",
+			peer_where, peer);
+		for (i = 0; i < n; i++)
+			fprintf(stderr, " %" PRIu32, ids[i]);
+		fprintf(stderr, "%s)\n", n ? "" : " none");
+		free(ids);
+		ret = EXIT_FAILURE;
+	} else if (ret == -EINVAL) {
+		fprintf(stderr, PROG ": %s: ring: vector %" PRIu64 " is out of range"
+			" (the server gives each peer %d vectors)\n", peer_where, vector,
+			ivshmem_peer_vectors(p));
+		ret = EXIT_FAILURE;
+	} else if (ret) {
+		ret = peer_fail("ring", ret, NULL);
+	}
+	ivshmem_peer_close(p);
+	return ret;
+}
+
+/* the own vectors of the arguments from optind on, or all; 0: error printed */
+static uint64_t peer_vector_args(struct ivshmem_peer *p, int argc, char **argv,
+				 const char *op)
+{
+	int nvec = ivshmem_peer_vectors(p), i;
+	uint64_t mask = 0, v;
+
+	for (i = optind; i < argc; i++) {
+		parse_u64(argv[i], &v);		/* checked by the caller */
+		if (v >= (uint64_t)nvec) {
+			fprintf(stderr, PROG ": %s: %s: vector %" PRIu64 " is out of range"
+				" (the server gives each peer %d vectors)\n", peer_where, op, v, nvec);
+			return 0;
+		}
+		mask |= 1ULL << v;
+	}
+	return mask ? mask : nvec >= 64 ? ~0ULL : (1ULL << nvec) - 1;
+}
+
+static int peer_wait(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer *p;
+	uint64_t mask, fired = 0, v;
+	int c, i, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	for (i = optind; i < argc; i++)
+		if (!number_arg("VECTOR", argv[i], IVSHMEM_PEER_MAX_VECTORS - 1, &v))
+			return EXIT_USAGE;
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_join(&p)))
+		return ret;
+	mask = peer_vector_args(p, argc, argv, "wait");
+	if (!mask) {
+		ivshmem_peer_close(p);
+		return EXIT_FAILURE;
+	}
+	ret = ivshmem_peer_wait(p, mask, peer_timeout < 0 ? -1 : (int)peer_timeout, &fired);
+	ivshmem_peer_close(p);
+	if (ret == -ETIMEDOUT) {
+		fprintf(stderr, PROG ": %s: wait: timed out after %" PRId64 " ms\n",
+			peer_where, peer_timeout);
+		return EXIT_TIMEOUT;
+	}
+	if (ret == -ECONNRESET)
+		return peer_fail("wait", ret, "the server went away");
+	if (ret)
+		return peer_fail("wait", ret, NULL);
+	for (v = 0; v < IVSHMEM_PEER_MAX_VECTORS; v++)
+		if (fired >> v & 1)
+			printf("vector %" PRIu64 "\n", v);
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/* one line, flushed at once: watch is read through pipes */
+static bool __attribute__((format(printf, 1, 2))) watch_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	return fflush(stdout) == 0;
+}
+
+/*
+ * Print the queued join/leave events, with the vectors in @fired before
+ * the first departure: what arrives in one wakeup is most likely a peer
+ * that joined, rang and left, in that order. Return: false on a write error
+ */
+static bool watch_events(struct ivshmem_peer *p, uint64_t fired)
+{
+	struct ivshmem_peer_event ev;
+	bool ok = true, held = false;
+	unsigned int v;
+
+	while (ok && ivshmem_peer_next_event(p, &ev) == 0) {
+		if (ev.type == IVSHMEM_PEER_LEFT && fired) {
+			held = true;
+			break;
+		}
+		if (ev.type == IVSHMEM_PEER_JOINED)
+			ok = watch_line("peer %" PRIu32 " joined\n", ev.peer_id);
+		else if (ev.type == IVSHMEM_PEER_LEFT)
+			ok = watch_line("peer %" PRIu32 " left\n", ev.peer_id);
+		else
+			ok = watch_line("events lost\n");
+	}
+	for (v = 0; ok && v < IVSHMEM_PEER_MAX_VECTORS; v++)
+		if (fired >> v & 1)
+			ok = watch_line("vector %u fired\n", v);
+	if (ok && held) {
+		/* the departure that stopped the loop above, then the rest */
+		ok = watch_line("peer %" PRIu32 " left\n", ev.peer_id);
+		if (ok)
+			ok = watch_events(p, 0);
+	}
+	return ok;
+}
+
+static int peer_watch(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer_event ev;
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigset_t block, orig;
+	struct ivshmem_peer *p;
+	struct timespec ts, *tsp;
+	struct pollfd pfd;
+	uint64_t all, fired, end = 0, now;
+	uint32_t *ids;
+	size_t n, i;
+	int c, ret, nvec;
+	char size[32];
+	uint64_t bytes = 0;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+
+	/* SIGINT and SIGTERM end the watch, but only inside ppoll(): no race */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &orig);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigdelset(&orig, SIGINT);
+	sigdelset(&orig, SIGTERM);
+	/* a reader that went away ends the watch with EPIPE, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((ret = peer_join(&p)))
+		return ret;
+	if (peer_timeout >= 0)
+		end = now_ns() + (uint64_t)peer_timeout * 1000000ULL;
+	nvec = ivshmem_peer_vectors(p);
+	all = nvec >= 64 ? ~0ULL : (1ULL << nvec) - 1;
+	ivshmem_peer_shm_size(p, &bytes);
+	human_size(bytes, size, sizeof(size));
+	/* the peers present now are not news: list them, drop their events */
+	while (ivshmem_peer_next_event(p, &ev) == 0)
+		;
+	if (!watch_line("joined as peer %d (%d vector%s, %s)\n", ivshmem_peer_id(p), nvec,
+			nvec == 1 ? "" : "s", size))
+		goto write_error;
+	ret = peer_ids(p, &ids, &n);
+	if (ret)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!watch_line("peer %" PRIu32 " present\n", ids[i]))
+			break;
+	free(ids);
+	if (i < n)
+		goto write_error;
+
+	pfd.fd = ivshmem_peer_fd(p);
+	pfd.events = POLLIN;
+	while (!stop_signal) {
+		tsp = NULL;
+		if (end) {
+			now = now_ns();
+			if (now >= end)
+				break;
+			ts.tv_sec = (end - now) / 1000000000ULL;
+			ts.tv_nsec = (end - now) % 1000000000ULL;
+			tsp = &ts;
+		}
+		if (ppoll(&pfd, 1, tsp, &orig) < 0 && errno != EINTR) {
+			ret = peer_fail("watch", -errno, NULL);
+			goto out;
+		}
+		/* apply the server's messages and take the vectors that fired */
+		ret = ivshmem_peer_wait(p, all, 0, &fired);
+		if (ret == -ETIMEDOUT)
+			fired = 0;
+		else if (ret == -ECONNRESET) {
+			watch_events(p, 0);
+			ret = peer_fail("watch", ret, "the server went away");
+			goto out;
+		} else if (ret) {
+			ret = peer_fail("watch", ret, NULL);
+			goto out;
+		}
+		if (!watch_events(p, fired))
+			goto write_error;
+	}
+	ret = EXIT_SUCCESS;
+	goto out;
+write_error:
+	ret = fail("stdout", "write", -errno);
+out:
+	ivshmem_peer_close(p);
+	return ret;
+}
+
+/* join and map the server's memory; Return: 0 or an exit status */
+static int peer_map(struct ivshmem_peer **p, unsigned char **mem, uint64_t *size)
+{
+	void *addr;
+	int ret = peer_join(p);
+
+	if (ret)
+		return ret;
+	ret = ivshmem_peer_map(*p, &addr, size);
+	if (ret) {
+		ivshmem_peer_close(*p);
+		return peer_fail("map", ret, NULL);
+	}
+	*mem = addr;
+	return 0;
+}
+
+static int peer_dump(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		OPT_HELP, PEER_OPTS, { "no-squeeze", no_argument, NULL, 'v' }, { 0 }
+	};
+	struct ivshmem_peer *p;
+	uint64_t offset, len, size;
+	bool squeeze = true;
+	unsigned char *mem;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:v", longopts)) != -1) {
+		if (c == '?' || ((c == 'S' || c == 't') && !peer_common_opt(c)))
+			return EXIT_USAGE;
+		if (c == 'v')
+			squeeze = false;
+	}
+	if (!dump_args(argc, argv, &offset, &len))
+		return EXIT_USAGE;
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_map(&p, &mem, &size)))
+		return ret;
+	if (!check_range(peer_where, size, offset, &len, "dump"))
+		ret = EXIT_FAILURE;
+	else if (len)
+		ret = dump_bytes(mem + offset, offset, len, squeeze);
+	ivshmem_peer_close(p);
+	return ret;
+}
+
+static int peer_read(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer *p;
+	uint64_t offset, len, size;
+	unsigned char *mem;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	if (argc - optind < 2)
+		return usage_error("missing %s", argc - optind < 1 ? "OFFSET" : "LEN");
+	if (argc - optind > 2)
+		return usage_error("unexpected argument '%s'", argv[optind + 2]);
+	if (!number_arg("OFFSET", argv[optind], UINT64_MAX, &offset) ||
+	    !number_arg("LEN", argv[optind + 1], UINT64_MAX - 1, &len))
+		return EXIT_USAGE;
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_map(&p, &mem, &size)))
+		return ret;
+	if (!check_range(peer_where, size, offset, &len, "read"))
+		ret = EXIT_FAILURE;
+	else
+		ret = read_bytes(mem + offset, len);
+	ivshmem_peer_close(p);
+	return ret;
+}
+
+static int peer_write(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	struct ivshmem_peer *p;
+	uint64_t offset, len = UINT64_MAX, size;
+	unsigned char *mem;
+	int c, ret;
+
+	while ((c = next_opt(argc, argv, "hS:t:", longopts)) != -1)
+		if (c == '?' || !peer_common_opt(c))
+			return EXIT_USAGE;
+	if (argc - optind < 1)
+		return usage_error("missing OFFSET");
+	if (argc - optind > 1)
+		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (!number_arg("OFFSET", argv[optind], UINT64_MAX, &offset))
+		return EXIT_USAGE;
+	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if ((ret = peer_map(&p, &mem, &size)))
+		return ret;
+	if (!check_range(peer_where, size, offset, &len, "write"))
+		ret = EXIT_FAILURE;
+	else if (!len)
+		ret = peer_fail("write", -ENOSPC, NULL);	/* at the very end */
+	else
+		ret = write_bytes(peer_where, mem + offset, offset, len);
+	ivshmem_peer_close(p);
+	return ret;
+}
+
+#define PEER_SOCKET_HELP \
+	"  -S, --socket SOCKET   the server's socket (default " DEFAULT_SOCKET ")\n"
+
+static const struct command peer_commands[] = {
+	{ "peer info", peer_info, "[--json]",
+	  "Join the server and describe what this peer got: its peer id, the\n"
+	  "number of vectors, the size of the shared memory, and the peers present\n"
+	  "(this one excluded); then leave.\n"
+	  "  --json                one JSON object: socket, peer_id, vectors, size,\n"
+	  "                        peers\n" PEER_SOCKET_HELP },
+	{ "peer list", peer_list, "",
+	  "Print the ids of the peers present, one per line (this one excluded).\n" PEER_SOCKET_HELP },
+	{ "peer ring", peer_ring, "PEER [VECTOR]",
+	  "Join, interrupt peer PEER on VECTOR (default 0), leave. A peer that is\n"
+	  "not present is an error (exit 1).\n" PEER_SOCKET_HELP },
+	{ "peer wait", peer_wait, "[VECTOR...]",
+	  "Join and wait until one of the own VECTORs (default: all) is rung; print\n"
+	  "'vector N' for each that was. Another peer must learn this peer's id\n"
+	  "to ring it, e.g. from 'ivshmem peer watch'.\n"
+	  "  -t, --timeout MS      give up after MS milliseconds: exit status 3\n" PEER_SOCKET_HELP },
+	{ "peer watch", peer_watch, "",
+	  "Stay joined and print one line per event until --timeout, SIGINT or\n"
+	  "SIGTERM (exit 0), each line flushed at once:\n"
+	  "  joined as peer N (V vectors, SIZE)   first, then the peers present:\n"
+	  "  peer N present\n"
+	  "  peer N joined\n"
+	  "  peer N left\n"
+	  "  vector N fired                       one of the own vectors was rung\n"
+	  "Rings arriving close together may be reported once. Exit 1 when the\n"
+	  "server goes away.\n"
+	  "  -t, --timeout MS      stop after MS milliseconds\n" PEER_SOCKET_HELP },
+	{ "peer dump", peer_dump, "[OFFSET [LEN]] [--no-squeeze]",
+	  "Hex dump of the server's shared memory, as 'ivshmem dump' does it.\n"
+	  "  -v, --no-squeeze      print repeated lines instead of '*'\n" PEER_SOCKET_HELP },
+	{ "peer read", peer_read, "OFFSET LEN",
+	  "Copy LEN bytes of the server's shared memory from OFFSET to stdout.\n" PEER_SOCKET_HELP },
+	{ "peer write", peer_write, "OFFSET",
+	  "Copy stdin into the server's shared memory from OFFSET on.\n" PEER_SOCKET_HELP },
+};
+
+#define NPEER_COMMANDS	(sizeof(peer_commands) / sizeof(peer_commands[0]))
+
+static const char peer_help[] =
+	"Join an ivshmem-server as a host peer, like a QEMU ivshmem-doorbell device\n"
+	"does, and act on it. Runs on the host, not in a guest.\n"
+	"  -S, --socket SOCKET   the server's socket (default " DEFAULT_SOCKET ")\n"
+	"  -t, --timeout MS      for wait and watch: give up (wait, exit 3) or stop\n"
+	"                        (watch, exit 0) after MS milliseconds\n"
+	"Both may also follow COMMAND. Commands:\n";
+
+static void peer_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: " PROG " peer [-S SOCKET] [--timeout MS] COMMAND [ARGS]\n\n%s",
+		peer_help);
+	for (i = 0; i < NPEER_COMMANDS; i++)
+		fprintf(f, "  %-6s%s%s\n", peer_commands[i].name + 5,
+			*peer_commands[i].synopsis ? " " : "", peer_commands[i].synopsis);
+	fprintf(f, "'" PROG " peer COMMAND --help' describes a command.\n");
+}
+
+static int cmd_peer(int argc, char **argv)
+{
+	static const struct option longopts[] = { OPT_HELP, PEER_OPTS, { 0 } };
+	const struct command *peer_cur = cur;
+	int c;
+	size_t i;
+
+	/* '+': the options before COMMAND only */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hS:t:", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			peer_usage(stdout);
+			return EXIT_SUCCESS;
+		}
+		if (c == '?' || c == ':') {
+			if (optopt)
+				return usage_error("unknown option or missing value: -%c", optopt);
+			return usage_error("unknown option or missing value: %s", argv[optind - 1]);
+		}
+		if (!peer_common_opt(c))
+			return EXIT_USAGE;
+	}
+	if (optind >= argc)
+		return usage_error("missing COMMAND (info, list, ring, wait, watch, dump, read, write)");
+	for (i = 0; i < NPEER_COMMANDS; i++) {
+		if (strcmp(argv[optind], peer_commands[i].name + 5))
+			continue;
+		cur = &peer_commands[i];
+		argc -= optind;
+		argv += optind;
+		optind = 0;	/* start getopt afresh for the command's arguments */
+		return cur->run(argc, argv);
+	}
+	cur = peer_cur;
+	return usage_error("unknown command '%s'", argv[optind]);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -705,8 +1887,24 @@ static const struct command commands[] = {
 	  "fires and print 'vector N' for each that did. Rings sent before the\n"
 	  "command started listening are not seen.\n"
 	  "  -t, --timeout MS   give up after MS milliseconds: exit status 3\n" },
-	{ "bench", cmd_bench, "...",
-	  "Benchmarks (not yet implemented).\n" },
+	{ "bench", cmd_bench, "DEV --role A|B [--rounds N] [--spin NS] [--offset OFF]",
+	  "Doorbell round trips between two guests (or two processes of one guest)\n"
+	  "on the same ivshmem-server, measured three ways in one run: sleeping on\n"
+	  "the doorbell at once, spinning on the shared word first and then sleeping,\n"
+	  "and pure busy-polling. Run role B in one guest and role A in the other,\n"
+	  "in any order; A prints median and p99 in microseconds and the ratio to\n"
+	  "busy-polling. They meet in 4 KiB of the shared memory at OFFSET.\n"
+	  "  -r, --role A|B     A measures, B answers\n"
+	  "  -n, --rounds N     round trips per measurement (default 2000)\n"
+	  "  -s, --spin NS      spin budget of the second row (default 50000)\n"
+	  "  -o, --offset OFF   where the 4 KiB meeting area is (default 0; a\n"
+	  "                     multiple of 64, the same in both guests)\n"
+	  "  -R, --ring HOW     ioctl or mmio (default: mmio if the driver maps the\n"
+	  "                     register page)\n"
+	  "  -t, --timeout S    give up after S seconds without the other (default 120)\n" },
+	{ "peer", cmd_peer, "[-S SOCKET] [--timeout MS] COMMAND [ARGS]",
+	  "On the host: join an ivshmem-server as a peer. 'ivshmem peer --help'\n"
+	  "lists its commands.\n" },
 };
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
@@ -716,14 +1914,21 @@ static void global_help(FILE *f)
 	size_t i;
 
 	fprintf(f, "usage: " PROG " [--help] [--version] COMMAND [ARGS]\n\n"
-		"Use QEMU ivshmem devices (/dev/ivshmemN) from the guest.\n\nCommands:\n");
+		"Use QEMU ivshmem devices (/dev/ivshmemN) from the guest, or join their\n"
+		"ivshmem-server as a peer from the host.\n\nCommands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].synopsis);
+	fprintf(f, "\nPeer commands (on the host, against an ivshmem-server):\n");
+	for (i = 0; i < NPEER_COMMANDS; i++)
+		fprintf(f, "  %-11s%s%s\n", peer_commands[i].name,
+			*peer_commands[i].synopsis ? " " : "", peer_commands[i].synopsis);
 	fprintf(f, "\nDEV is an index (0), a device node (/dev/ivshmem0) or a PCI address\n"
 		"(0000:00:04.0). Numbers are decimal or 0x hexadecimal, with an optional\n"
 		"K, M, G or T suffix (powers of 1024).\n"
 		"'" PROG " COMMAND --help' describes a command.\n\n"
-		"Exit status: 0 success, 1 error, 2 usage error, 3 wait timed out.\n");
+		"Exit status: 0 success, 1 error, 2 usage error, 3 wait timed out.\n"
+		"Messages: \"" PROG ": DEV: operation: reason\", \"" PROG
+		": peer SOCKET: operation: reason\".\n");
 }
 
 int main(int argc, char **argv)
@@ -737,11 +1942,24 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		if (argc > 2 && strcmp(argv[1], "help") == 0) {
-			for (i = 0; i < NCOMMANDS; i++)
-				if (!strcmp(argv[2], commands[i].name))
-					printf("usage: " PROG " %s %s\n\n%s", commands[i].name,
-					       commands[i].synopsis, commands[i].help);
-			return EXIT_SUCCESS;
+			if (!strcmp(argv[2], "peer") && argc == 3) {
+				peer_usage(stdout);
+				return EXIT_SUCCESS;
+			}
+			for (i = 0; !strcmp(argv[2], "peer") && i < NPEER_COMMANDS; i++) {
+				if (!strcmp(argv[3], peer_commands[i].name + 5)) {
+					command_help(&peer_commands[i]);
+					return EXIT_SUCCESS;
+				}
+			}
+			for (i = 0; argc == 3 && i < NCOMMANDS; i++) {
+				if (!strcmp(argv[2], commands[i].name)) {
+					command_help(&commands[i]);
+					return EXIT_SUCCESS;
+				}
+			}
+			return usage_error("help: no command '%s%s%s'", argv[2],
+					   argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
 		}
 		global_help(stdout);
 		return EXIT_SUCCESS;

@@ -1,7 +1,7 @@
 # shellcheck shell=sh disable=SC2086,SC2317 # busybox sh; words without blanks
 # lib.sh: guest side of selftests/vm/lib-check.sh (busybox sh): the udev
 # rule, access through the group, the ivshmem CLI, the installed example,
-# then lib_test (libivshmem through its public API).
+# then wait_spin_test and lib_test (libivshmem through its public API).
 #
 # IVS_DEVS (from ivs.devs=) lists the ivshmem-plain devices, comma
 # separated, each SLOT:SIZE (SLOT: PCI slot in hex, on bus 0). The first
@@ -9,9 +9,19 @@
 # at 0x2000, and the guest leaves "guest-to-host via CLI" at 0x3000.
 # lib_test removes the second device and brings it back at its end.
 #
+# IVS_DOORBELL (ivs.doorbell=SLOT:SIZE), optional: an ivshmem-doorbell
+# device with 2 vectors, alone on its ivshmem-server but for the host's
+# `ivshmem peer watch`, whose peer id is IVS_HOSTPEER. On it: the CLI's
+# ring, ring --mmio and wait (the guest rings itself), `ivshmem bench` with
+# both roles in this guest, and with the host: its message at 0x2000
+# ("host-peer-to-guest ok"), the guest's at 0x3000 ("guest-to-host-peer
+# ok"), the guest rings the host peer on vector 1, and asks the host to
+# ring it on vector 0 by writing "wait" at 0x4000 ("done" once rung).
+# Without it those checks are skipped.
+#
 # Payload: ivshmem.ko, ivshmem (CLI), lib/libivshmem.so.0, lib_test, hello,
-# and for udev: udevadm, 70-ivshmem.rules. Prints TAP with a trailing plan,
-# then lib_test's own.
+# wait_spin_test, and for udev: udevadm, 70-ivshmem.rules. Prints TAP with
+# a trailing plan, then wait_spin_test's and lib_test's own.
 
 P=/payload
 IV=$P/ivshmem
@@ -62,6 +72,14 @@ A=$(node_of "$SA"); B=$(node_of "$SB")
 PA=0000:00:$SA.0; PB=0000:00:$SB.0
 echo "# devices: $A at $PA ($ZA bytes), $B at $PB ($ZB bytes)"
 check "both devices probed" [ -c "$A" -a -c "$B" ]
+C=""; ndev=2
+if [ -n "${IVS_DOORBELL:-}" ]; then
+	SC=${IVS_DOORBELL%%:*}; ZC=${IVS_DOORBELL#*:}
+	PC=0000:00:$SC.0; C=$(node_of "$SC"); ndev=3
+	check "the doorbell device probed" [ -c "$C" ]
+	IDC=$(cat /sys/class/ivshmem/${C#/dev/}/peer_id)
+	echo "# doorbell device: $C at $PC ($ZC bytes), peer id $IDC, host peer ${IVS_HOSTPEER:-none}"
+fi
 
 # ---------------------------------------------------------------- udev
 # the initramfs root may come as mode 0700: other users need to traverse it
@@ -128,7 +146,7 @@ check "help wait" run 0 $IV help wait
 check "list exits 0" run 0 $IV list
 check "list shows $A at $PA, 1 MiB" grep -qE "^$A +$PA +1 MiB +0 +0$" $T/out
 check "list shows $B at $PB, 4 MiB" grep -qE "^$B +$PB +4 MiB +0 +0$" $T/out
-check "list has a header and two devices" [ "$(wc -l <$T/out)" = 3 ]
+check "list has a header and $ndev devices" [ "$(wc -l <$T/out)" = $((ndev + 1)) ]
 check "list --json exits 0" run 0 $IV list --json
 echo "IVS-JSON list $(tr -d '\n' <$T/out)"
 check "list --json names both PCI addresses" \
@@ -180,8 +198,10 @@ check "info of a missing device: exit 1" run 1 $IV info 99
 check "... No such file or directory" errhas "^ivshmem: 99: open: No such file or directory"
 check "info /dev/null: exit 1, not an ivshmem device" run 1 $IV info /dev/null
 check "... No such device" errhas "^ivshmem: /dev/null: open: No such device"
-check "bench is a stub: exit 1, not yet" run 1 $IV bench
-check "... says not yet" errhas "not yet"
+check "bench on a plain device: exit 1" run 1 $IV bench $A --role A
+check "... Operation not supported" errhas "^ivshmem: $A: bench: Operation not supported"
+check "usage: bench without --role: exit 2" run 2 $IV bench $A
+check "... says it is required" errhas "role A or --role B is required"
 
 check "usage: no command: exit 2" run 2 $IV
 check "usage: unknown command: exit 2" run 2 $IV frob
@@ -193,6 +213,109 @@ check "usage: a vector above 63 for wait: exit 2" run 2 $IV wait $A 64
 check "usage: an unknown option: exit 2" run 2 $IV list --bogus
 check "usage: info without DEV: exit 2" run 2 $IV info
 check "usage: too many arguments: exit 2" run 2 $IV read $A 0 1 2
+
+# ---------------------------------------------------------------- doorbell
+# ring_till WAIT_OUT RING_ARGS...: ring until the background wait prints
+# (rings sent before it listens are lost); rrc: 0 if every ring exited 0
+ring_till() {
+	out=$1; shift; rrc=0; i=0
+	while [ ! -s "$out" ] && [ $i -lt 150 ]; do
+		$IV ring "$@" 2>>$T/rerr || rrc=1
+		sleep 0.1; i=$((i + 1))
+	done
+}
+if [ -n "$C" ]; then
+	check "doorbell: list shows $C with peer id $IDC and 2 vectors" \
+		sh -c "$IV list | grep -qE '^$C +$PC +1 MiB +$IDC +2$'"
+	check "doorbell: info $C exits 0" run 0 $IV info $C
+	check "doorbell: info says doorbell yes, 2 vectors, peer id $IDC" \
+		sh -c "grep -q '^doorbell: *yes$' $T/out && grep -q '^vectors: *2$' $T/out &&
+		       grep -q '^peer id: *$IDC$' $T/out"
+	check "doorbell: wait --timeout 200, nobody rings: exit 3" run 3 $IV wait $C --timeout 200
+	check "... ivshmem: DEV: wait: timed out after 200 ms" \
+		errhas "^ivshmem: $C: wait: timed out after 200 ms$"
+	check "doorbell: wait for vector 2 of 2: exit 1" run 1 $IV wait $C 2 --timeout 100
+	check "... (the device has 2 vectors)" errhas "(the device has 2 vectors)"
+
+	: >$T/rerr; : >$T/wout
+	$IV wait $C 1 --timeout 30000 >$T/wout 2>$T/werr &
+	wp=$!
+	ring_till $T/wout $C $IDC 1
+	wait $wp; wrc=$?
+	check "doorbell: ring $C $IDC 1 (itself) exits 0" [ $rrc = 0 ]
+	check "doorbell: wait $C 1 sees it: exit 0" [ $wrc = 0 ]
+	check "... and prints exactly 'vector 1'" [ "$(cat $T/wout)" = "vector 1" ]
+	: >$T/wout
+	$IV wait $C 0 1 --timeout 30000 >$T/wout 2>$T/werr &
+	wp=$!
+	ring_till $T/wout --mmio $C $IDC 0
+	wait $wp; wrc=$?
+	check "doorbell: ring --mmio $C $IDC 0 exits 0" [ $rrc = 0 ]
+	check "doorbell: wait $C 0 1 sees it: exit 0, 'vector 0'" \
+		[ $wrc = 0 -a "$(cat $T/wout)" = "vector 0" ]
+	sed 's/^/# ring: /' $T/rerr
+	check "doorbell: info --json exits 0" run 0 $IV info $C --json
+	echo "IVS-JSON dbinfo $(tr -d '\n' <$T/out)"
+	check "doorbell: both vectors counted interrupts" \
+		grep -qE '"interrupt_counts": \[[1-9][0-9]*, [1-9][0-9]*\]' $T/out
+
+	if [ -n "${IVS_HOSTPEER:-}" ]; then
+		check "host peer: its message is in the doorbell device's memory at 0x2000" \
+			sh -c "[ \"\$($IV read $C 0x2000 21)\" = 'host-peer-to-guest ok' ]"
+		check "host peer: leave it one at 0x3000" \
+			sh -c "printf 'guest-to-host-peer ok' | $IV write $C 0x3000"
+		check "host peer: ring it (peer $IVS_HOSTPEER) on vector 1" \
+			run 0 $IV ring $C $IVS_HOSTPEER 1
+		# ask the host to ring this guest on vector 0, until it says done
+		printf 'wait' | $IV write $C 0x4000
+		check "host peer: it rings this guest: wait $C 0 exits 0" \
+			run 0 $IV wait $C 0 --timeout 120000
+		check "... vector 0" has "^vector 0$"
+		printf 'done' | $IV write $C 0x4000
+	else
+		for t in message leave ring wait vector; do
+			skip "host peer: $t" "no host peer (ivs.hostpeer)"
+		done
+	fi
+
+	# both roles of the bench in this guest, B first, then A first
+	$IV bench $C --role B --rounds 30 --timeout 60 >$T/bench-b 2>&1 &
+	bp=$!
+	check "bench: role A against role B in another process: exit 0" \
+		run 0 $IV bench $C --role A --rounds 30 --timeout 60
+	sed 's/^/# bench: /' $T/out
+	wait $bp; brc=$?
+	check "bench: role B exits 0" [ $brc = 0 ]
+	check "bench: the table has the three rows with numbers" \
+		sh -c "grep -qE '^doorbell, no spin +[0-9.]+ +[0-9.]+ +[0-9.]+$' $T/out &&
+		       grep -qE '^spin 50 us, then doorbell +[0-9.]+ +[0-9.]+ +[0-9.]+$' $T/out &&
+		       grep -qE '^busy-polling +[0-9.]+ +[0-9.]+ +1.00$' $T/out"
+	check "bench: B answered 3 x (30 + 3 warm-up) round trips" \
+		grep -q "B is peer $IDC, answered 99 round trips of A" $T/bench-b
+	$IV bench $C --role A --rounds 5 --spin 2000 --ring ioctl --timeout 60 >$T/bench-a 2>&1 &
+	ap=$!
+	sleep 1
+	check "bench: A first, B a second later, ring by ioctl: B exits 0" \
+		run 0 $IV bench $C --role B --timeout 60
+	wait $ap; arc=$?
+	check "bench: ... and A exits 0" [ $arc = 0 ]
+	check "bench: ... with the spin row named '2 us' and ring by ioctl" \
+		sh -c "grep -q '^spin 2 us, then doorbell ' $T/bench-a && grep -q 'ring by ioctl' $T/bench-a"
+	check "bench: the area must fit the memory: --offset 1M, exit 1" \
+		run 1 $IV bench $C --role A --offset 1M
+	check "... beyond the memory" errhas "bench: range 0x100000+0x1000 is beyond the memory"
+	check "bench: alone, it gives up after --timeout: exit 1" \
+		run 1 $IV bench $C --role A --timeout 1
+	check "... no role B came" errhas "no role B came"
+else
+	for t in list info info-says wait-timeout wait-timeout-msg wait-vector wait-vector-msg \
+		 ring wait wait-out ring-mmio wait-mmio json counts \
+		 host-message host-leave host-ring host-wait host-vector \
+		 bench-a bench-b bench-rows bench-count bench-a-first bench-a-rc bench-ioctl \
+		 bench-offset bench-offset-msg bench-alone bench-alone-msg; do
+		skip "doorbell: $t" "no doorbell device (ivs.doorbell)"
+	done
+fi
 
 # ---------------------------------------------------------------- example
 if [ -x $P/hello ]; then
@@ -209,6 +332,15 @@ fi
 
 echo "1..$n"
 
+# ---------------------------------------------------------------- wait_spin_test
+if [ -n "$C" ] && [ -x $P/wait_spin_test ]; then
+	$P/wait_spin_test $C || rc=1
+else
+	echo "1..0 # SKIP wait_spin_test: no doorbell device, or not in the payload"
+fi
+
 # ---------------------------------------------------------------- lib_test
-IVSHMEM_EXPECT="$PA,$ZA,0,0;$PB,$ZB,0,0" IVSHMEM_REMOVE=$PB $P/lib_test || rc=1
+expect="$PA,$ZA,0,0;$PB,$ZB,0,0"
+[ -n "$C" ] && expect="$expect;$PC,$ZC,$IDC,2"
+IVSHMEM_EXPECT=$expect IVSHMEM_REMOVE=$PB $P/lib_test || rc=1
 exit $rc

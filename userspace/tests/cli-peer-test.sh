@@ -1,0 +1,273 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# cli-peer-test.sh BUILD_DIR: `ivshmem peer`, the host side of the CLI,
+# against a real ivshmem-server, on the host (no guest, no root).
+#
+# Builds the CLI with its library into BUILD_DIR (make -C userspace
+# O=BUILD_DIR) and the server (make -C userspace/server), starts
+#   ivshmem-server -F -S /tmp/ivs-clitest-PID.sock -M ivs-clitest-PID -l 1M -n 2
+# and checks the output and exit status of every peer command, with a
+# `peer watch` in the background that sees the other CLI peers come, ring
+# it and go. Prints TAP (plan last) and exits non-zero if a check failed;
+# takes a few seconds, always under 30; removes its socket, memory and
+# processes on every exit.
+
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/.." && pwd)
+[ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+mkdir -p "$1" || exit 1
+BUILD=$(cd "$1" && pwd)
+
+SOCK=/tmp/ivs-clitest-$$.sock
+SHM=ivs-clitest-$$
+T=$BUILD/cli-peer-test
+IV=$BUILD/tools/ivshmem
+SERVER=$SRC/server/ivshmem-server
+export LD_LIBRARY_PATH=$BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+pids=()
+n=0
+failed=0
+start=$(date +%s)
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -f "$SOCK" "/dev/shm/$SHM"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# a watchdog: the whole test stays under 30 s
+(
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep 28 &
+	s=$!
+	wait "$s" && echo "# cli-peer-test: out of time" >&2 && kill -TERM $$
+) 2>/dev/null &
+pids+=($!)
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+# run WANT_RC COMMAND...: stdout in $T/out, stderr in $T/err
+run() {
+	local want=$1 got
+	shift
+	"$@" >"$T/out" 2>"$T/err"
+	got=$?
+	[ "$got" = "$want" ] && return 0
+	echo "# $*: exit $got, want $want; stderr:"
+	sed 's/^/#   /' "$T/err"
+	return 1
+}
+has() { # PATTERN [FILE]: grep -E, showing the file when it fails
+	grep -qE -- "$1" "${2:-$T/out}" && return 0
+	echo "# no /$1/ in ${2:-$T/out}:"
+	sed 's/^/#   /' "${2:-$T/out}"
+	return 1
+}
+errhas() { has "$1" "$T/err"; }
+# until FILE PATTERN: wait up to 5 s for a line matching PATTERN in FILE
+until_line() {
+	for _ in $(seq 100); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "# timed out waiting for /$2/ in $1:"
+	sed 's/^/#   /' "$1"
+	return 1
+}
+# in_order FILE LINE...: the exact LINEs occur in FILE in this order
+in_order() {
+	local f=$1 last=0 l at
+	shift
+	for l in "$@"; do
+		at=$(grep -nxF -- "$l" "$f" | awk -F: -v a="$last" '$1 > a {print $1; exit}')
+		if [ -z "$at" ]; then
+			echo "# no '$l' after line $last of $f:"
+			sed 's/^/#   /' "$f"
+			return 1
+		fi
+		last=$at
+	done
+}
+ms() { date +%s%3N; }
+
+mkdir -p "$T"
+rm -f "$T"/*
+echo "# build directory: $BUILD"
+if make -C "$SRC" -s O="$BUILD" WITH_SERVER=0 lib tools >"$T/build.log" 2>&1 &&
+   make -C "$SRC/server" -s >>"$T/build.log" 2>&1 && [ -x "$IV" ] && [ -x "$SERVER" ]; then
+	ok "build: the CLI (O=$BUILD) and the server"
+else
+	nok "build: the CLI and the server"
+	sed 's/^/# /' "$T/build.log"
+	echo "1..$n"
+	exit 1
+fi
+
+"$SERVER" -F -S "$SOCK" -M "$SHM" -l 1M -n 2 2>"$T/server.log" &
+server=$!
+pids+=("$server")
+for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+check "ivshmem-server listens on $SOCK" [ -S "$SOCK" ]
+
+# ------------------------------------------------------------ help, usage
+check "peer --help exits 0" run 0 "$IV" peer --help
+check "... and names every command" \
+	sh -c "for c in info list ring wait watch dump read write; do grep -q \"^  \$c\" '$T/out' || exit 1; done"
+check "peer ring --help shows its usage" run 0 "$IV" peer ring --help
+check "... usage: ivshmem peer ring PEER [VECTOR]" has '^usage: ivshmem peer ring PEER \[VECTOR\]$'
+check "help peer watch works too" run 0 "$IV" help peer watch
+check "the global --help lists the peer commands" run 0 "$IV" --help
+check "... e.g. peer watch" has '^  peer watch'
+check "usage: peer without a command: exit 2" run 2 "$IV" peer -S "$SOCK"
+check "usage: an unknown peer command: exit 2" run 2 "$IV" peer -S "$SOCK" frob
+check "... names it" errhas "unknown command 'frob'"
+check "usage: ring without PEER: exit 2" run 2 "$IV" peer -S "$SOCK" ring
+check "... says what is missing" errhas 'peer ring: missing PEER'
+check "usage: a peer id above 65535: exit 2" run 2 "$IV" peer -S "$SOCK" ring 65536
+check "usage: a vector above 63: exit 2" run 2 "$IV" peer -S "$SOCK" wait 64
+check "usage: read without LEN: exit 2" run 2 "$IV" peer -S "$SOCK" read 0
+check "usage: a bad --timeout: exit 2" run 2 "$IV" peer -S "$SOCK" --timeout 1x wait
+check "usage: an unknown option: exit 2" run 2 "$IV" peer -S "$SOCK" list --bogus
+
+# ------------------------------------------------------------ alone
+check "info alone: exit 0" run 0 "$IV" peer -S "$SOCK" info
+check "info: peer id 0, 2 vectors, 1 MiB, no other peer" \
+	sh -c "grep -qx 'peer id:       0' '$T/out' && grep -qx 'vectors:       2' '$T/out' &&
+	       grep -qx 'size:          1048576 (1 MiB)' '$T/out' && grep -qx 'peers:         -' '$T/out'"
+check "info --json: exit 0" run 0 "$IV" peer info --json -S "$SOCK"
+if command -v jq >/dev/null; then
+	# shellcheck disable=SC2016 # $s is jq's
+	check "info --json parses: peer_id 0, vectors 2, size, peers [] (jq)" \
+		jq -e --arg s "$SOCK" '.socket == $s and .peer_id == 0 and .vectors == 2 and
+			.size == 1048576 and .peers == []' "$T/out" >/dev/null
+else
+	check "info --json: peer_id 0, vectors 2, size, peers []" \
+		has "^\{\"socket\": \"$SOCK\", \"peer_id\": 0, \"vectors\": 2, \"size\": 1048576, \"peers\": \[\]\}$"
+fi
+check "list alone: exit 0, prints nothing" run 0 "$IV" peer -S "$SOCK" list
+check "... nothing" [ ! -s "$T/out" ]
+check "default socket is /tmp/ivshmem_socket (named in the error)" \
+	sh -c "[ -e /tmp/ivshmem_socket ] || { '$IV' peer list 2>'$T/err'; [ \$? = 1 ] && grep -q '^ivshmem: peer /tmp/ivshmem_socket: connect: ' '$T/err'; }"
+check "no server: exit 1" run 1 "$IV" peer -S "$T/no-such.sock" list
+check "... ivshmem: peer SOCKET: connect: No such file or directory" \
+	errhas "^ivshmem: peer $T/no-such.sock: connect: No such file or directory"
+
+# ------------------------------------------------------------ a watcher
+"$IV" peer -S "$SOCK" --timeout 25000 watch >"$T/watch" 2>"$T/watch.err" &
+watch=$!
+pids+=("$watch")
+check "watch: joins first, as peer 0" until_line "$T/watch" '^joined as peer 0 \(2 vectors, 1 MiB\)$'
+check "list shows the watcher: 0" run 0 "$IV" peer -S "$SOCK" list
+check "... exactly '0'" [ "$(cat "$T/out")" = 0 ]
+check "info --json lists it in peers" run 0 "$IV" peer -S "$SOCK" info --json
+check "... peers [0], own id 1" has '"peer_id": 1, .*"peers": \[0\]'
+
+check "ring 0 1 (the watcher, vector 1): exit 0" run 0 "$IV" peer -S "$SOCK" ring 0 1
+check "... prints nothing" sh -c "[ ! -s '$T/out' ] && [ ! -s '$T/err' ]"
+saw_ring() {
+	until_line "$T/watch" '^peer 1 left$' &&
+		in_order "$T/watch" 'joined as peer 0 (2 vectors, 1 MiB)' 'peer 1 joined' \
+			'vector 1 fired' 'peer 1 left'
+}
+check "watch saw it: peer 1 joined, vector 1 fired, peer 1 left, in this order" saw_ring
+check "ring 0 (vector 0 by default): exit 0" run 0 "$IV" peer -S "$SOCK" ring 0
+check "watch: vector 0 fired" until_line "$T/watch" '^vector 0 fired$'
+check "ring an absent peer: exit 1" run 1 "$IV" peer -S "$SOCK" ring 9
+check "... ivshmem: peer SOCKET: ring: peer 9 is not present (present: 0)" \
+	errhas "^ivshmem: peer $SOCK: ring: peer 9 is not present \(present: 0\)$"
+check "ring vector 2 of 2: exit 1" run 1 "$IV" peer -S "$SOCK" ring 0 2
+check "... out of range, the server gives 2" errhas "ring: vector 2 is out of range \(the server gives each peer 2 vectors\)$"
+
+# ------------------------------------------------------------ wait
+t0=$(ms)
+check "wait --timeout 300 with nobody ringing: exit 3" run 3 "$IV" peer -S "$SOCK" wait --timeout 300
+t1=$(ms)
+check "... after at least 300 ms ($((t1 - t0)) ms)" [ $((t1 - t0)) -ge 300 ]
+check "... ivshmem: peer SOCKET: wait: timed out after 300 ms" \
+	errhas "^ivshmem: peer $SOCK: wait: timed out after 300 ms$"
+check "wait on vector 2 of 2: exit 1" run 1 "$IV" peer -S "$SOCK" wait 2 --timeout 100
+check "... out of range" errhas 'wait: vector 2 is out of range'
+
+nj=$(grep -c '^peer [0-9]* joined$' "$T/watch")
+"$IV" peer -S "$SOCK" wait 1 --timeout 10000 >"$T/wait.out" 2>"$T/wait.err" &
+waiter=$!
+pids+=("$waiter")
+joins() { grep -c '^peer [0-9]* joined$' "$T/watch"; }
+more_joins() { # N: wait up to 5 s for more than N joins in the watch
+	for _ in $(seq 100); do [ "$(joins)" -gt "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+check "watch sees the waiter join" more_joins "$nj"
+wid=$(grep '^peer [0-9]* joined$' "$T/watch" | tail -n1 | awk '{print $2}')
+echo "# the waiter is peer $wid"
+check "ring the waiter on vector 0, which it does not wait for" run 0 "$IV" peer -S "$SOCK" ring "$wid" 0
+sleep 0.2
+check "... it keeps waiting" kill -0 "$waiter"
+check "ring it on vector 1" run 0 "$IV" peer -S "$SOCK" ring "$wid" 1
+wait "$waiter"
+rc=$?
+check "wait 1 returns 0 when vector 1 is rung (rc $rc)" [ "$rc" = 0 ]
+check "... and prints exactly 'vector 1'" [ "$(cat "$T/wait.out")" = "vector 1" ]
+check "watch saw the waiter leave" until_line "$T/watch" "^peer $wid left$"
+
+# ------------------------------------------------------------ memory
+printf 'hello from the host peer' >"$T/msg"
+check "write 0x1000 < message: exit 0" run 0 sh -c "'$IV' peer -S '$SOCK' write 0x1000 <'$T/msg'"
+check "read 4K 24 gives it back" sh -c "'$IV' peer -S '$SOCK' read 4K 24 | cmp -s - '$T/msg'"
+check "... and it is in the server's memory, /dev/shm/$SHM" \
+	sh -c "dd if=/dev/shm/$SHM bs=4096 skip=1 count=1 status=none | head -c 24 | cmp -s - '$T/msg'"
+printf 'written behind its back' | dd of="/dev/shm/$SHM" bs=1 seek=$((0x3000)) conv=notrunc status=none
+check "read sees what another process wrote to the server's memory" \
+	sh -c "[ \"\$('$IV' peer -S '$SOCK' read 0x3000 23)\" = 'written behind its back' ]"
+check "dump 0x1000 32: exit 0" run 0 "$IV" peer -S "$SOCK" dump 0x1000 32
+check "... hexdump -C lines with offsets" \
+	has '^00001000  68 65 6c 6c 6f 20 66 72  6f 6d 20 74 68 65 20 68  \|hello from the h\|$'
+check "... ends with the end offset" has '^00001020$'
+check "dump is what hexdump -C prints of the memory" \
+	sh -c "'$IV' peer -S '$SOCK' dump 0 0x4100 >'$T/d1' &&
+	       head -c \$((0x4100)) /dev/shm/$SHM | hexdump -C >'$T/d2' && cmp -s '$T/d1' '$T/d2'"
+check "dump -v prints every line" sh -c "[ \$('$IV' peer -S '$SOCK' dump -v 0 4K | wc -l) = 257 ]"
+check "read beyond the end: exit 1" run 1 "$IV" peer -S "$SOCK" read 1M 1
+check "... ivshmem: peer SOCKET: read: range ... is beyond the memory" \
+	errhas "^ivshmem: peer $SOCK: read: range 0x100000\+0x1 is beyond the memory"
+check "write past the end: exit 1" \
+	sh -c "head -c 16 /dev/zero | '$IV' peer -S '$SOCK' write 0xffff8 2>'$T/err'; [ \$? = 1 ]"
+check "... No space left on device" errhas "^ivshmem: peer $SOCK: write: No space left on device"
+
+# ------------------------------------------------------------ the end of a watch
+t0=$(ms)
+check "watch --timeout 400: exit 0" run 0 "$IV" peer -S "$SOCK" --timeout 400 watch
+t1=$(ms)
+check "... after at least 400 ms ($((t1 - t0)) ms)" [ $((t1 - t0)) -ge 400 ]
+check "... listed the peer present: peer 0 present" has '^peer 0 present$'
+for sig in INT TERM; do
+	"$IV" peer -S "$SOCK" watch >"$T/w-$sig" 2>&1 &
+	w=$!
+	pids+=("$w")
+	until_line "$T/w-$sig" '^joined as peer' >/dev/null
+	kill -"$sig" "$w"
+	wait "$w"
+	rc=$?
+	check "watch ends with exit 0 on SIG$sig (rc $rc)" [ "$rc" = 0 ]
+done
+balanced() { [ "$(joins)" = "$(grep -c '^peer [0-9]* left$' "$T/watch")" ]; }
+sleep 0.3
+check "the first watch saw every peer that came go again" balanced
+
+kill "$server"
+wait "$server"
+wait "$watch"
+rc=$?
+check "watch exits 1 when the server goes away (rc $rc)" [ "$rc" = 1 ]
+check "... saying so" has "^ivshmem: peer $SOCK: watch: .*the server went away" "$T/watch.err"
+check "the server removed its socket" [ ! -e "$SOCK" ]
+
+echo "1..$n"
+echo "# $failed of $n failed, $(($(date +%s) - start)) s"
+[ "$failed" -eq 0 ]
