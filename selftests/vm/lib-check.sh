@@ -50,7 +50,7 @@ lib_check_main() {
 	fi
 	local UDEVADM W=$IVS_BUILD/lib-check REPO=$IVS_REPO HERE=$IVS_VM_DIR
 	local so others root root2 missing f m fa fb log
-	local sock shm server watch answer gid
+	local sock shm server watch answer gid l0
 	UDEVADM=$(command -v udevadm || true)
 	rm -rf "$W"
 	mkdir -p "$W/payload/lib"

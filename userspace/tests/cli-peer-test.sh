@@ -141,11 +141,13 @@ check "info: peer id 0, 2 vectors, 1 MiB, no other peer" \
 	sh -c "grep -qx 'peer id:       0' '$T/out' && grep -qx 'vectors:       2' '$T/out' &&
 	       grep -qx 'size:          1048576 (1 MiB)' '$T/out' && grep -qx 'peers:         -' '$T/out'"
 check "info --json: exit 0" run 0 "$IV" peer info --json -S "$SOCK"
-if command -v jq >/dev/null; then
+info_json_ok() { # jq, quietly
 	# shellcheck disable=SC2016 # $s is jq's
-	check "info --json parses: peer_id 0, vectors 2, size, peers [] (jq)" \
-		jq -e --arg s "$SOCK" '.socket == $s and .peer_id == 0 and .vectors == 2 and
-			.size == 1048576 and .peers == []' "$T/out" >/dev/null
+	jq -e --arg s "$SOCK" '.socket == $s and .peer_id == 0 and .vectors == 2 and
+		.size == 1048576 and .peers == []' "$T/out" >/dev/null
+}
+if command -v jq >/dev/null; then
+	check "info --json parses: peer_id 0, vectors 2, size, peers [] (jq)" info_json_ok
 else
 	check "info --json: peer_id 0, vectors 2, size, peers []" \
 		has "^\{\"socket\": \"$SOCK\", \"peer_id\": 0, \"vectors\": 2, \"size\": 1048576, \"peers\": \[\]\}$"
