@@ -122,7 +122,8 @@ struct server {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	bool pid_written;
-	struct peer **peers;	/* indexed by id, max_peers entries */
+	struct peer **peers;	/* indexed by id, IVS_ID_SPACE entries */
+	unsigned int next_id;	/* where the search for a free id starts */
 	unsigned int npeers;
 	uint64_t next_serial;
 	struct peer *dead_list;
@@ -390,7 +391,7 @@ static struct peer *peer_by_token(struct server *s, uint64_t token)
 	uint32_t id = token & 0xffff;
 	struct peer *p;
 
-	if (id >= s->max_peers)
+	if (id >= IVS_ID_SPACE)
 		return NULL;
 	p = s->peers[id];
 	if (!p || peer_token(p) != token)
@@ -601,7 +602,7 @@ static void reap_dead(struct server *s)
 		s->npeers--;
 		peer_free(s, p);
 		logmsg(s, LOG_INFO, "peer %u left (%u peers)", id, s->npeers);
-		for (i = 0; i < s->max_peers; i++)
+		for (i = 0; i < IVS_ID_SPACE; i++)
 			if (s->peers[i])
 				peer_send(s, s->peers[i], id, NULL);
 	}
@@ -633,9 +634,17 @@ static void add_peer(struct server *s, int sock)
 		close(sock);
 		return;
 	}
-	for (i = 0; i < s->max_peers && s->peers[i]; i++)
-		;
-	p->id = (uint16_t)i;
+	/*
+	 * Ids go round the whole id space, as with QEMU's own server, rather
+	 * than the lowest free one: QEMU's ivshmem-doorbell (7.2 at least)
+	 * frees a departed peer's eventfd array for good, and aborts when the
+	 * same id joins and then leaves again. A free id exists: npeers is
+	 * below max_peers, which is at most the id space.
+	 */
+	while (s->peers[s->next_id])
+		s->next_id = (s->next_id + 1) % IVS_ID_SPACE;
+	p->id = (uint16_t)s->next_id;
+	s->next_id = (s->next_id + 1) % IVS_ID_SPACE;
 	p->sock = sock;
 	p->pid = pid;
 	p->serial = ++s->next_serial & ((UINT64_C(1) << 47) - 1);
@@ -669,7 +678,7 @@ static void add_peer(struct server *s, int sock)
 	peer_send(s, p, IVS_PROTOCOL_VERSION, NULL);
 	peer_send(s, p, p->id, NULL);
 	peer_send(s, p, -1, s->shm);
-	for (i = 0; i < s->max_peers; i++) {
+	for (i = 0; i < IVS_ID_SPACE; i++) {
 		struct peer *o = s->peers[i];
 
 		if (!o || o == p || o->dead)
@@ -681,7 +690,7 @@ static void add_peer(struct server *s, int sock)
 		peer_send(s, p, p->id, p->vec[v]);
 
 	/* the others learn about the new one */
-	for (i = 0; i < s->max_peers; i++) {
+	for (i = 0; i < IVS_ID_SPACE; i++) {
 		struct peer *o = s->peers[i];
 
 		if (!o || o == p || o->dead)
@@ -765,7 +774,7 @@ static void dump_peers(struct server *s)
 
 	logmsg(s, LOG_NOTICE, "%u peers, %u vectors, %" PRIu64 " bytes of memory",
 	       s->npeers, s->vectors, s->size);
-	for (i = 0; i < s->max_peers; i++) {
+	for (i = 0; i < IVS_ID_SPACE; i++) {
 		struct peer *p = s->peers[i];
 
 		if (p)
@@ -1087,7 +1096,7 @@ static void teardown(struct server *s)
 	unsigned int i;
 	struct stat st;
 
-	for (i = 0; s->peers && i < s->max_peers; i++) {
+	for (i = 0; s->peers && i < IVS_ID_SPACE; i++) {
 		if (s->peers[i]) {
 			peer_free(s, s->peers[i]);
 			s->peers[i] = NULL;
@@ -1208,7 +1217,7 @@ int main(int argc, char **argv)
 	/* a backlog as long as the longest handshake, twice, plus churn */
 	s.qlimit = 2 * (3 + (size_t)s.max_peers * s.vectors) + 1024;
 
-	s.peers = calloc(s.max_peers, sizeof(*s.peers));
+	s.peers = calloc(IVS_ID_SPACE, sizeof(*s.peers));
 	s.sock_abspath = make_absolute(s.sock_path);
 	if (s.pidfile)
 		s.pid_abspath = make_absolute(s.pidfile);
