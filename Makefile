@@ -21,7 +21,7 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
 
-.PHONY: all module modules userspace install uninstall clean distclean check demo bench checkpatch sparse w1
+.PHONY: all module modules userspace install uninstall clean distclean check matrix demo bench checkpatch sparse w1
 
 all: module
 
@@ -54,6 +54,9 @@ checkpatch:
 
 check:
 	bash selftests/vm/check.sh
+
+matrix:
+	KERNELS="$(KERNELS)" bash selftests/vm/matrix.sh
 
 demo:
 	bash selftests/vm/demo.sh

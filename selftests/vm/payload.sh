@@ -1,17 +1,26 @@
 #!/bin/bash
 # payload.sh: shared by check.sh, bench.sh and demo.sh (source it after
-# lib.sh and ivs_env). ivs_build_payload DIR builds into DIR: the module (if
-# not built yet), the test helper module, the selftests and host tools, a
-# payload/ for the guests and initrd.gz; it returns non-zero on a failure.
+# lib.sh and ivs_env). ivs_build_payload DIR [MODDIR] builds into DIR: the
+# module (if not built yet), the test helper module, the selftests and host
+# tools, a payload/ for the guests and initrd.gz; it returns non-zero on a
+# failure. With MODDIR, both .ko files come from there (built for another
+# kernel: see scenarios.sh) and nothing is built against KDIR.
 
 ivs_build_payload() {
-	local w=$1
+	local w=$1 moddir=${2:-}
 	mkdir -p "$w/payload"
-	[ -f "$IVS_REPO/ivshmem.ko" ] ||
-		make -C "$KDIR" M="$IVS_REPO" modules >"$w/module.log" 2>&1 ||
-		{ cat "$w/module.log"; return 1; }
-	make -C "$KDIR" M="$IVS_REPO/selftests/ivshmem/ptecheck" modules \
-		>"$w/ptecheck.log" 2>&1 || { cat "$w/ptecheck.log"; return 1; }
+	if [ -n "$moddir" ]; then
+		cp "$moddir/ivshmem.ko" "$moddir/ivshmem_ptecheck.ko" "$w/payload/" ||
+			return 1
+	else
+		[ -f "$IVS_REPO/ivshmem.ko" ] ||
+			make -C "$KDIR" M="$IVS_REPO" modules >"$w/module.log" 2>&1 ||
+			{ cat "$w/module.log"; return 1; }
+		make -C "$KDIR" M="$IVS_REPO/selftests/ivshmem/ptecheck" modules \
+			>"$w/ptecheck.log" 2>&1 || { cat "$w/ptecheck.log"; return 1; }
+		cp "$IVS_REPO/ivshmem.ko" \
+			"$IVS_REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" "$w/payload/"
+	fi
 	make -C "$IVS_REPO/selftests/ivshmem" -s KSELFTEST_DIR="$KSELFTEST_DIR" \
 		OUT="$w/payload" || return 1
 	make -C "$IVS_REPO/userspace/server" -s || return 1
@@ -20,8 +29,7 @@ ivs_build_payload() {
 	gcc -O2 -Wall -Wextra -I"$IVS_REPO/userspace/lib" -I"$IVS_REPO/selftests/ivshmem" \
 		-o "$w/host-peer" "$IVS_VM_DIR/host-peer.c" \
 		"$IVS_REPO/userspace/lib/peer.c" || return 1
-	cp "$IVS_REPO/ivshmem.ko" "$IVS_REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" \
-		"$IVS_VM_DIR"/guest/*.sh "$w/payload/"
+	cp "$IVS_VM_DIR"/guest/*.sh "$w/payload/"
 	"$IVS_VM_DIR/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
 }
 
