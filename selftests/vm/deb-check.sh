@@ -9,14 +9,18 @@
 #     cleaned copy: no errors (warnings and infos are listed);
 #  3. checks what each package holds (dpkg-deb -c);
 #  4. installs them with `apt-get install ./*.deb` into a minbase debootstrap
-#     chroot of bookworm that has linux-headers-amd64, kept in
-#     $IVS_BUILD/chroots/bookworm (made once, reused; IVS_REFRESH=1 remakes
-#     it). Each run works on an overlay of it in a private mount namespace,
-#     so the cached chroot stays as debootstrap left it and no mount outlives
-#     the run. Checks that dkms built and installed the module for the
-#     chroot's headers, that the files, the group and ldconfig are in place,
-#     that hello.c builds with `pkg-config --cflags --libs libivshmem` alone,
-#     and that purging the packages removes the module and every file;
+#     chroot of bookworm that has linux-headers-amd64. The chroot is made once
+#     and kept as a tar file, $IVS_BUILD/chroots/bookworm.tar (IVS_REFRESH=1
+#     remakes it), unpacked afresh in $IVS_BUILD/deb/root for each run and
+#     removed at its end: a directory tree under the repository would not
+#     survive `make clean`, whose Kbuild clean (M=the repository) deletes
+#     every *.o, *.a and *.ko below it, libc6-dev's crt*.o and libc.a
+#     included. Commands run chrooted in a private mount namespace with /proc
+#     and /dev/pts mounted, so no mount outlives them. Checks that dkms built
+#     and installed the module for the chroot's headers, that the files, the
+#     group and ldconfig are in place, that hello.c builds with `pkg-config
+#     --cflags --libs libivshmem` alone, and that purging the packages removes
+#     the module and every file;
 #  5. boots a guest with Debian's 6.1 kernel (env.sh's KVER; the module is
 #     built for it with `dkms install -k` if the chroot's headers are of
 #     another version) and one ivshmem-plain device: the DKMS-built module
@@ -75,20 +79,18 @@ dc_run() {
 			chroot "$dir" "$@"' dc-run "$dir" "$@"
 }
 
-# dc_ns SCRIPT: bash SCRIPT in a private mount namespace in which $M is the
-# overlay of the cached chroot (lower) and this run's changes (DC_UPPER),
-# with /proc and /dev/pts mounted; `ch CMD...` runs CMD chrooted there. Everything is
-# unmounted on the way out (trap), and goes with the namespace anyway.
+# dc_ns SCRIPT: bash SCRIPT (set -e) in a private mount namespace in which
+# $M is this run's chroot (DC_ROOT), with /proc and /dev/pts mounted;
+# `ch CMD...` runs CMD chrooted there. Both are unmounted on the way out
+# (trap), and would go with the namespace anyway.
 dc_ns() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	unshare --mount --propagation private -- /bin/bash -c '
 		set -e
-		M=$DC_MERGED
-		mount -t overlay overlay \
-			-o "lowerdir=$DC_LOWER,upperdir=$DC_UPPER,workdir=$DC_WORK" "$M"
+		M=$DC_ROOT
 		mount -t proc proc "$M/proc"
 		mount -t devpts -o newinstance,ptmxmode=0666 devpts "$M/dev/pts"
-		trap "cd /; for m in \"\$M/dev/pts\" \"\$M/proc\" \"\$M\"; do umount \"\$m\" || true; done" EXIT
+		trap "cd /; for m in \"\$M/dev/pts\" \"\$M/proc\"; do umount \"\$m\" || true; done" EXIT
 		ch() {
 			env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 				HOME=/root LC_ALL=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive \
@@ -104,14 +106,23 @@ dc_chroot_kver() {
 		sed -n 's/.*linux-headers-\([0-9][^ ,]*-amd64\).*/\1/p'
 }
 
-dc_chroot_ready() { # DIR
+# dc_chroot_ok DIR: an unpacked chroot has its headers and a working compiler
+dc_chroot_ok() {
 	local kver
 	[ -f "$1/.ivs-ready" ] || return 1
 	kver=$(cat "$1/.ivs-ready")
 	[ -d "$1/usr/src/linux-headers-$kver" ] &&
-		dc_run "$1" gcc --version >/dev/null 2>&1 &&
+		dc_run "$1" sh -c 'echo "int main(void) { return 0; }" >/tmp/t.c &&
+			gcc -o /tmp/t /tmp/t.c && /tmp/t && rm -f /tmp/t /tmp/t.c' >/dev/null 2>&1 &&
 		dc_run "$1" make --version >/dev/null 2>&1 &&
 		[ "$(dc_chroot_kver "$1")" = "$kver" ]
+}
+
+# dc_unpack TAR DIR: a fresh copy of the cached chroot in DIR
+dc_unpack() {
+	rm -rf "$2"
+	mkdir -p "$2"
+	tar --numeric-owner --xattrs -C "$2" -xpf "$1"
 }
 
 # The bookworm chroot: minbase, the kernel headers and a C compiler (as
@@ -119,11 +130,11 @@ dc_chroot_ready() { # DIR
 # security (the headers the point release had are then replaced by the
 # newest), and the packages the .debs depend on downloaded (not installed)
 # so that each run's apt-get install finds them in the cache.
-dc_make_chroot() { # DIR LOG
-	local dir=$1 log=$2 url sec kver t0=$SECONDS
+dc_make_chroot() { # TAR LOG
+	local tarf=$1 dir=${1%.tar} log=$2 url sec kver t0=$SECONDS
 	url=$(dc_mirror debian)
 	sec=$(dc_mirror debian-security)
-	rm -rf "$dir" "$dir.tmp"
+	rm -rf "$dir" "$dir.tmp" "$tarf"
 	mkdir -p "$(dirname "$dir")"
 	echo "deb-check: debootstrap bookworm from $url into $dir (a few minutes)"
 	# in a private mount namespace: the /proc that debootstrap mounts in
@@ -153,8 +164,11 @@ dc_make_chroot() { # DIR LOG
 	kver=$(dc_chroot_kver "$dir.tmp")
 	[ -n "$kver" ] || { echo "deb-check: no linux-headers-*-amd64 in the chroot"; return 1; }
 	echo "$kver" >"$dir.tmp/.ivs-ready"
-	mv "$dir.tmp" "$dir"
-	echo "deb-check: bookworm chroot ready with $kver headers in $((SECONDS - t0)) s"
+	tar --numeric-owner --xattrs -C "$dir.tmp" -cpf "$tarf.tmp" . ||
+		{ echo "deb-check: cannot make $tarf"; return 1; }
+	mv "$tarf.tmp" "$tarf"
+	rm -rf "$dir.tmp"
+	echo "deb-check: bookworm chroot ready with $kver headers in $((SECONDS - t0)) s ($tarf)"
 }
 
 # Build dependencies and test tools, installed only when missing.
@@ -196,11 +210,7 @@ deb_check_main() {
 	dc_deps || { host_fail "deb: build dependencies installed"; return 1; }
 
 	dc_step "dpkg-buildpackage -us -uc -b"
-	# only outputs of this script live in $W; the chroot changes are rebuilt too
-	if [ -d "$W/chroot/merged" ]; then
-		awk -v d="$W/chroot/" 'index($2, d) == 1 { print $2 }' /proc/mounts |
-			sort -r | while read -r f; do umount -l "$f" || true; done
-	fi
+	# only outputs of this script live in $W (the chroot of the last run too)
 	rm -rf "$W"
 	mkdir -p "$src"
 	(cd "$REPO" && { git ls-files -z -co --exclude-standard 2>/dev/null ||
@@ -339,20 +349,20 @@ deb_check_main() {
 	fi
 
 	dc_step "bookworm chroot"
-	chroot=$IVS_BUILD/chroots/bookworm
+	chroot=$IVS_BUILD/chroots/bookworm.tar
+	export DC_ROOT=$W/root DC_DEBS=$W DC_VER=$ver DC_OUT=$W/payload DC_REPO=$REPO
 	t=$SECONDS
-	if [ "${IVS_REFRESH:-0}" != 1 ] && dc_chroot_ready "$chroot"; then
-		echo "deb-check: bookworm chroot cached: $chroot ($(cat "$chroot/.ivs-ready"))"
-	elif ! dc_make_chroot "$chroot" "$IVS_BUILD/chroots/bookworm.log"; then
-		host_fail "deb: a bookworm chroot with linux-headers-amd64"
+	if [ "${IVS_REFRESH:-0}" != 1 ] && [ -f "$chroot" ] && dc_unpack "$chroot" "$DC_ROOT" &&
+	   dc_chroot_ok "$DC_ROOT"; then
+		echo "deb-check: bookworm chroot unpacked from $chroot ($(cat "$DC_ROOT/.ivs-ready"))"
+	elif ! { dc_make_chroot "$chroot" "$IVS_BUILD/chroots/bookworm.log" &&
+		 dc_unpack "$chroot" "$DC_ROOT" && dc_chroot_ok "$DC_ROOT"; }; then
+		host_fail "deb: a bookworm chroot with linux-headers-amd64 and a working gcc"
 		return 0
 	fi
-	ckver=$(cat "$chroot/.ivs-ready")
+	ckver=$(cat "$DC_ROOT/.ivs-ready")
 	host_ok "deb: bookworm chroot with the $ckver headers ($((SECONDS - t)) s)"
-	export DC_LOWER=$chroot DC_UPPER=$W/chroot/upper DC_WORK=$W/chroot/work \
-		DC_MERGED=$W/chroot/merged DC_DEBS=$W DC_VER=$ver DC_OUT=$W/payload \
-		DC_REPO=$REPO
-	mkdir -p "$DC_UPPER" "$DC_WORK" "$DC_MERGED" "$DC_OUT/lib"
+	mkdir -p "$DC_OUT/lib"
 	log=$W/chroot.log
 
 	dc_step "apt-get install ./*.deb in the chroot"
@@ -524,6 +534,7 @@ deb_check_main() {
 	else
 		host_fail "deb: what hello (pkg-config build) wrote reached the host's backing file"
 	fi
+	rm -rf "$DC_ROOT"
 	echo "deb-check: done in $((SECONDS - DC_T0)) s"
 	return 0
 }
