@@ -157,7 +157,7 @@ make_chroot() { # NAME SUITE DIR
 	# leaves the package lists apt needs). From 7.x on, linux-image-KVER
 	# only depends on linux-binary-KVER (vmlinuz) and linux-base-KVER
 	# (config, System.map), and on linux-modules-KVER, which is not needed.
-	mkdir -p "$dir.tmp$debs" "$BUILD/debs"
+	mkdir -p "$dir.tmp$debs"
 	chroot_run "$dir.tmp" sh -c "cd $debs &&
 		{ apt-get download -q linux-image-$kver-unsigned ||
 		  apt-get download -q linux-image-$kver; }" >>"$dir.log" 2>&1 ||
@@ -197,6 +197,10 @@ prepare() { # NAME
 		kdir=/usr/src/linux-headers-$kver
 	else
 		dir=$BUILD/chroots/$suite
+		# one maker at a time (two `make check` runs sharing build/)
+		mkdir -p "$BUILD/chroots"
+		exec 9>"$dir.lock"
+		flock 9
 		if [ "${IVS_REFRESH:-0}" != 1 ] && chroot_ready "$dir"; then
 			say "$suite chroot cached: $dir ($(cat "$dir/.ivs-ready"))"
 		else
