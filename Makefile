@@ -7,6 +7,7 @@
 #   make demo         boot a guest and share a message with the host
 #   make bench        doorbell and polling benchmarks in guests
 #   make userspace    libivshmem, the ivshmem CLI and ivshmem-server
+#   make deb          the Debian packages, into build/deb (deb-check: and test them)
 #   make install      module, library, headers, CLI, server, udev rule, man
 #                     pages; DESTDIR and PREFIX as usual, WITH_MODULE=0 leaves
 #                     the module to DKMS
@@ -21,7 +22,7 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 BUILD ?= $(CURDIR)/build
 V ?= 0
 
-.PHONY: all module modules userspace install uninstall clean distclean check matrix demo bench checkpatch sparse w1
+.PHONY: all module modules userspace install uninstall deb deb-check clean clean-module distclean check matrix demo bench checkpatch sparse w1
 
 all: module
 
@@ -30,6 +31,12 @@ module modules:
 
 userspace:
 	$(MAKE) -C userspace
+
+deb:
+	bash selftests/vm/deb-check.sh build
+
+deb-check:
+	bash selftests/vm/deb-check.sh
 
 WITH_MODULE ?= 1
 install:
@@ -64,8 +71,16 @@ demo:
 bench:
 	bash selftests/vm/bench.sh
 
-clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+# Kbuild's own clean (M=) would delete every *.o, *.a and *.ko below this
+# directory, build/ included, where chroots and kernel trees are cached:
+# only the modules' own outputs go.
+MODULE_DIRS := . driver selftests/ivshmem/ptecheck
+clean-module:
+	rm -f $(foreach d,$(MODULE_DIRS),$(addprefix $(d)/,*.o *.ko *.mod *.mod.c \
+		.*.cmd Module.symvers modules.order))
+	rm -rf .tmp_versions
+
+clean: clean-module
 	rm -rf $(BUILD)/check $(BUILD)/logs
 
 # Also the downloaded guest kernels and kernel-source pieces.

@@ -9,7 +9,8 @@
 #     (4 and 5: scenarios.sh)
 #  6. as root: DKMS for 6.1, then the same for the 6.12 and 7.x kernels
 #     in their chroots (KERNELS, see matrix.sh; IVS_DKMS=0: no DKMS);
-#  7. runs the host-side tests of the userspace;
+#  7. tests libivshmem, the CLI, the udev rule and the install in a guest
+#     (lib-check.sh), and runs the host-side tests of the userspace;
 # and prints, last, "N passed, N failed[, N skipped]".
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +20,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/payload.sh"
 # shellcheck source=scenarios.sh
 . "$HERE/scenarios.sh"
+# shellcheck source=lib-check.sh
+. "$HERE/lib-check.sh"
 REPO=$IVS_REPO
 
 step() { echo; echo "=== $*"; }
@@ -32,7 +35,7 @@ rm -rf "$W"
 mkdir -p "$W/payload"
 
 step "module: build with W=1 against $KDIR"
-make -C "$KDIR" M="$REPO" clean >/dev/null 2>&1 || true
+make -C "$REPO" -s clean-module
 if make -C "$KDIR" M="$REPO" W=1 modules >"$W/build.log" 2>&1; then
 	if grep -E 'warning:|error:' "$W/build.log"; then
 		host_fail "module builds with no W=1 warning"
@@ -66,10 +69,22 @@ else
 	host_fail "checkpatch --strict is clean"
 fi
 
+step "module: kernel-doc"
+if perl "$KDIR/scripts/kernel-doc" -none "$REPO"/driver/*.[ch] "$REPO/uapi/linux/ivshmem.h" \
+	>"$W/kernel-doc.log" 2>&1 && ! grep -qE 'warning|error' "$W/kernel-doc.log"; then
+	host_ok "kernel-doc comments are well formed"
+else
+	cat "$W/kernel-doc.log"
+	host_fail "kernel-doc comments are well formed"
+fi
+
 step "selftests, helper module, host tools, initramfs"
 ivs_build_payload "$W" || { host_fail "selftests and tools build"; ivs_summary; exit 1; }
 
 ivs_scenarios "$W"
+
+step "libivshmem, the ivshmem CLI, udev rule and install (lib-check)"
+lib_check_main || host_fail "lib-check: userspace builds (see $IVS_BUILD/lib-check/build.log)"
 
 # The other kernels of the matrix, each built and booted the same way (see
 # scenarios.sh, kernels.sh; KERNELS="6.1" or "" leaves them out), and DKMS
@@ -86,24 +101,37 @@ else
 	done
 fi
 
-if [ -x "$REPO/userspace/tests/run-server-tests.sh" ]; then
-	step "host: ivshmem-server and host peer"
-	rc=0
-	"$REPO/userspace/tests/run-server-tests.sh" "$IVS_BUILD/host-tests" \
-		>"$W/server-tests.log" 2>&1 || rc=$?
-	n=0
+# The Debian packages: built, linted, installed in a bookworm chroot, used
+# in a guest (deb-check.sh; IVS_DEB=0 leaves them out).
+# shellcheck source=deb-check.sh
+. "$HERE/deb-check.sh"
+if [ "${IVS_DEB:-1}" = 1 ]; then deb_check_main || true; fi
+
+# Host-side TAP suites: each "ok"/"not ok" line counts.
+host_tap() { # NAME LOG COMMAND...
+	local name=$1 log=$2 rc=0 n=0 line
+	shift 2
+	"$@" >"$log" 2>&1 || rc=$?
 	while IFS= read -r line; do
 		case "$line" in
-		"ok "*"# SKIP"*) host_skip "server: ${line#ok }"; n=$((n + 1)) ;;
-		"ok "*) host_ok "server: ${line#ok }"; n=$((n + 1)) ;;
-		"not ok "*) host_fail "server: ${line#not ok }"; n=$((n + 1)) ;;
+		"ok "*"# SKIP"*) host_skip "$name: ${line#ok }"; n=$((n + 1)) ;;
+		"ok "*) host_ok "$name: ${line#ok }"; n=$((n + 1)) ;;
+		"not ok "*) host_fail "$name: ${line#not ok }"; n=$((n + 1)) ;;
 		esac
-	done <"$W/server-tests.log"
+	done <"$log"
 	if [ "$rc" -ne 0 ] || [ "$n" -eq 0 ]; then
-		tail -20 "$W/server-tests.log"
-		host_fail "server tests exit 0 with results (rc $rc, $n results)"
+		tail -20 "$log"
+		host_fail "$name: exits 0 with results (rc $rc, $n results)"
 	fi
-fi
+}
+
+step "host: ivshmem-server and host peer"
+host_tap server "$W/server-tests.log" \
+	"$REPO/userspace/tests/run-server-tests.sh" "$IVS_BUILD/host-tests"
+
+step "host: the ivshmem CLI as a host peer (ivshmem peer)"
+host_tap "cli peer" "$W/cli-peer-test.log" \
+	"$REPO/userspace/tests/cli-peer-test.sh" "$IVS_BUILD/cli-peer-test"
 
 step "summary"
 ivs_lane_lines

@@ -328,7 +328,7 @@ lib_check_main() {
 		([.[] | select(.vectors == 0 and .peer_id == 0) | .size] | sort) ==
 			[1048576, 4194304] and
 		([.[] | select(.pci_address == "0000:00:12.0")][0] |
-			.vectors == 2 and .size == 1048576 and .peer_id == 1)' >/dev/null 2>&1; then
+			.vectors == 2 and .size == 1048576 and .peer_id > 0)' >/dev/null 2>&1; then
 		host_ok "guest's 'ivshmem list --json' parses and is right (jq)"
 	else
 		echo "    got: $(lc_json list)"
@@ -347,7 +347,7 @@ lib_check_main() {
 	if ! command -v jq >/dev/null; then
 		:
 	elif lc_json dbinfo | jq -e '.pci_address == "0000:00:12.0" and .doorbell == true and
-		.vectors == 2 and .peer_id == 1 and (.interrupt_counts | length) == 2 and
+		.vectors == 2 and .peer_id > 0 and (.interrupt_counts | length) == 2 and
 		all(.interrupt_counts[]; . > 0)' >/dev/null 2>&1; then
 		host_ok "guest's 'ivshmem info --json' of the doorbell device is right (jq)"
 	else

@@ -29,8 +29,13 @@ ivs_build_payload() {
 	gcc -O2 -Wall -Wextra -I"$IVS_REPO/userspace/lib" -I"$IVS_REPO/selftests/ivshmem" \
 		-o "$w/host-peer" "$IVS_VM_DIR/host-peer.c" \
 		"$IVS_REPO/userspace/lib/peer.c" || return 1
+	# the ivshmem CLI and libivshmem (guest: LD_LIBRARY_PATH=/payload/lib)
+	make -C "$IVS_REPO/userspace" -s O="$w/userspace" WITH_SERVER=0 lib tools || return 1
+	mkdir -p "$w/payload/lib"
+	cp -P "$w/userspace/lib"/libivshmem.so* "$w/payload/lib/"
+	cp "$w/userspace/tools/ivshmem" "$w/payload/"
 	cp "$IVS_VM_DIR"/guest/*.sh "$w/payload/"
-	"$IVS_VM_DIR/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
+	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_VM_DIR/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
 }
 
 # ivs_start_server SOCKET SHM_NAME VECTORS: an ivshmem-server in the

@@ -143,14 +143,14 @@ check "info: peer id 0, 2 vectors, 1 MiB, no other peer" \
 check "info --json: exit 0" run 0 "$IV" peer info --json -S "$SOCK"
 info_json_ok() { # jq, quietly
 	# shellcheck disable=SC2016 # $s is jq's
-	jq -e --arg s "$SOCK" '.socket == $s and .peer_id == 0 and .vectors == 2 and
+	jq -e --arg s "$SOCK" '.socket == $s and .peer_id == 1 and .vectors == 2 and
 		.size == 1048576 and .peers == []' "$T/out" >/dev/null
 }
 if command -v jq >/dev/null; then
-	check "info --json parses: peer_id 0, vectors 2, size, peers [] (jq)" info_json_ok
+	check "info --json parses: peer_id 1 (ids go in turn), vectors 2, size, peers [] (jq)" info_json_ok
 else
-	check "info --json: peer_id 0, vectors 2, size, peers []" \
-		has "^\{\"socket\": \"$SOCK\", \"peer_id\": 0, \"vectors\": 2, \"size\": 1048576, \"peers\": \[\]\}$"
+	check "info --json: peer_id 1, vectors 2, size, peers []" \
+		has "^\{\"socket\": \"$SOCK\", \"peer_id\": 1, \"vectors\": 2, \"size\": 1048576, \"peers\": \[\]\}$"
 fi
 check "list alone: exit 0, prints nothing" run 0 "$IV" peer -S "$SOCK" list
 check "... nothing" [ ! -s "$T/out" ]
@@ -164,26 +164,33 @@ check "... ivshmem: peer SOCKET: connect: No such file or directory" \
 "$IV" peer -S "$SOCK" --timeout 25000 watch >"$T/watch" 2>"$T/watch.err" &
 watch=$!
 pids+=("$watch")
-check "watch: joins first, as peer 0" until_line "$T/watch" '^joined as peer 0 \(2 vectors, 1 MiB\)$'
-check "list shows the watcher: 0" run 0 "$IV" peer -S "$SOCK" list
-check "... exactly '0'" [ "$(cat "$T/out")" = 0 ]
+check "watch: joins" until_line "$T/watch" '^joined as peer [0-9]* \(2 vectors, 1 MiB\)$'
+W=$(sed -n 's/^joined as peer \([0-9]*\) .*/\1/p' "$T/watch" | head -n1)
+# info, info --json and list came and went: ids go in turn, none is reused
+check "... as peer 3, after three peers that left (got '$W')" [ "$W" = 3 ]
+check "list shows the watcher: $W" run 0 "$IV" peer -S "$SOCK" list
+check "... exactly '$W'" [ "$(cat "$T/out")" = "$W" ]
 check "info --json lists it in peers" run 0 "$IV" peer -S "$SOCK" info --json
-check "... peers [0], own id 1" has '"peer_id": 1, .*"peers": \[0\]'
+check "... peers [$W]" has "\"peers\": \[$W\]"
 
-check "ring 0 1 (the watcher, vector 1): exit 0" run 0 "$IV" peer -S "$SOCK" ring 0 1
+check "ring $W 1 (the watcher, vector 1): exit 0" run 0 "$IV" peer -S "$SOCK" ring "$W" 1
 check "... prints nothing" sh -c "[ ! -s '$T/out' ] && [ ! -s '$T/err' ]"
 saw_ring() {
-	until_line "$T/watch" '^peer 1 left$' &&
-		in_order "$T/watch" 'joined as peer 0 (2 vectors, 1 MiB)' 'peer 1 joined' \
-			'vector 1 fired' 'peer 1 left'
+	local r
+	until_line "$T/watch" '^vector 1 fired$' >/dev/null || return 1
+	# the ringer: the last peer to join before the ring
+	r=$(sed -n '/^vector 1 fired$/q; s/^peer \([0-9]*\) joined$/\1/p' "$T/watch" | tail -n1)
+	[ -n "$r" ] && until_line "$T/watch" "^peer $r left$" &&
+		in_order "$T/watch" "joined as peer $W (2 vectors, 1 MiB)" "peer $r joined" \
+			'vector 1 fired' "peer $r left"
 }
-check "watch saw it: peer 1 joined, vector 1 fired, peer 1 left, in this order" saw_ring
-check "ring 0 (vector 0 by default): exit 0" run 0 "$IV" peer -S "$SOCK" ring 0
+check "watch saw it: the ringer joined, vector 1 fired, the ringer left, in this order" saw_ring
+check "ring $W (vector 0 by default): exit 0" run 0 "$IV" peer -S "$SOCK" ring "$W"
 check "watch: vector 0 fired" until_line "$T/watch" '^vector 0 fired$'
-check "ring an absent peer: exit 1" run 1 "$IV" peer -S "$SOCK" ring 9
-check "... ivshmem: peer SOCKET: ring: peer 9 is not present (present: 0)" \
-	errhas "^ivshmem: peer $SOCK: ring: peer 9 is not present \(present: 0\)$"
-check "ring vector 2 of 2: exit 1" run 1 "$IV" peer -S "$SOCK" ring 0 2
+check "ring an absent peer: exit 1" run 1 "$IV" peer -S "$SOCK" ring 999
+check "... ivshmem: peer SOCKET: ring: peer 999 is not present (present: $W)" \
+	errhas "^ivshmem: peer $SOCK: ring: peer 999 is not present \(present: $W\)$"
+check "ring vector 2 of 2: exit 1" run 1 "$IV" peer -S "$SOCK" ring "$W" 2
 check "... out of range, the server gives 2" errhas "ring: vector 2 is out of range \(the server gives each peer 2 vectors\)$"
 
 # ------------------------------------------------------------ wait
@@ -247,7 +254,7 @@ t0=$(ms)
 check "watch --timeout 400: exit 0" run 0 "$IV" peer -S "$SOCK" --timeout 400 watch
 t1=$(ms)
 check "... after at least 400 ms ($((t1 - t0)) ms)" [ $((t1 - t0)) -ge 400 ]
-check "... listed the peer present: peer 0 present" has '^peer 0 present$'
+check "... listed the peer present: peer $W present" has "^peer $W present$"
 for sig in INT TERM; do
 	"$IV" peer -S "$SOCK" watch >"$T/w-$sig" 2>&1 &
 	w=$!
