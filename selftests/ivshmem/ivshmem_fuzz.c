@@ -314,7 +314,8 @@ static int open_other(struct rng *r)
 	int sv[2], fd;
 
 	switch (below(r, 8)) {
-	case 0: return eventfd(below(r, 3), EFD_CLOEXEC | (chance(r, 50) ? EFD_NONBLOCK : 0));
+	/* Everything non-blocking: a worker must never sleep in a call. */
+	case 0: return eventfd(below(r, 3), EFD_CLOEXEC | EFD_NONBLOCK);
 	case 1: return open("/dev/null", O_RDWR | O_CLOEXEC);
 	case 2: return open("/dev/zero", O_RDWR | O_CLOEXEC);
 	case 3:
@@ -323,7 +324,7 @@ static int open_other(struct rng *r)
 		close(sv[1]);
 		return sv[0];
 	case 4:
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv))
 			return -1;
 		close(sv[1]);
 		return sv[0];
@@ -907,11 +908,15 @@ static void do_fd_misc(struct rng *r)
 		ret = read(self->efd[below(r, 4)], c, 8);
 		break;
 	case 2:
-		ret = read(fd == 0 || fd == 1 || fd == 2 ? self->devfd : fd, c,
-			   below(r, sizeof(c)));
+		/* stdin and a file opened blocking elsewhere could block */
+		if (fd <= 2 || (fcntl(fd, F_GETFL) & O_NONBLOCK) == 0)
+			fd = self->devfd;
+		ret = read(fd, c, below(r, sizeof(c)));
 		break;
 	case 3:
-		ret = write(fd <= 2 ? self->devfd : fd, c, below(r, sizeof(c)));
+		if (fd <= 2 || (fcntl(fd, F_GETFL) & O_NONBLOCK) == 0)
+			fd = self->devfd;
+		ret = write(fd, c, below(r, sizeof(c)));
 		break;
 	case 4:
 		ret = lseek(self->devfd, (off_t)rnd(r), (int)below(r, 5));
@@ -1126,6 +1131,20 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
+#define STUCK_S	60
+
+static void on_stuck(int sig)
+{
+	int i;
+
+	say("# STUCK: a worker of process %d did not stop within %d s (seed %" PRIu64 ")\n",
+	    workers[0].proc, STUCK_S, seed);
+	for (i = 0; i < nthreads; i++)
+		dump_history(&workers[i]);
+	__atomic_fetch_add(&st->crashes, 1, __ATOMIC_RELAXED);
+	_exit(1);
+}
+
 /* One process's run: its threads until *deadline or enough calls. */
 static int run_process(int proc, uint64_t min_ms, uint64_t max_ms,
 		       uint64_t min_calls, uint64_t start)
@@ -1152,8 +1171,12 @@ static int run_process(int proc, uint64_t min_ms, uint64_t max_ms,
 			break;
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	/* A worker that does not come back is stuck in the kernel. */
+	signal(SIGALRM, on_stuck);
+	alarm(STUCK_S);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(workers[i].tid, NULL);
+	alarm(0);
 	return 0;
 }
 
