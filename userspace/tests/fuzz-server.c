@@ -122,7 +122,7 @@ static void observer_drain(struct observer *o)
 			o->vecs_seen[v] = 0;
 		}
 	}
-	if (r != -ETIMEDOUT) {
+	if (r != -ETIMEDOUT && !o->bad) {
 		diag("observer %d: the server dropped it or sent garbage (%d)", o->id, r);
 		o->bad = true;
 	}
@@ -334,9 +334,12 @@ int main(int argc, char **argv)
 	while (n < min_actions || now_ms() < end) {
 		one_action(&r, sock);
 		n++;
-		if (n % 64 == 0) {
+		/* Often enough that the server never finds them slow. */
+		if (n % 4 == 0) {
 			observer_drain(&obs[0]);
 			observer_drain(&obs[1]);
+		}
+		if (n % 64 == 0) {
 			if (waitpid(sp.pid, NULL, WNOHANG) == sp.pid) {
 				alive = false;
 				break;
