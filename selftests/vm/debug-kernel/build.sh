@@ -16,7 +16,9 @@
 # and `make modules` (Module.symvers). Nothing is rebuilt when the tarball,
 # the fragment and this script are the ones of the last good build.
 #
-# Environment: IVS_DEBUG_JOBS (default: nproc), IVS_DEBUG_FORCE=1 to rebuild.
+# Environment: IVS_DEBUG_JOBS (default: nproc), IVS_DEBUG_FORCE=1 to rebuild,
+# IVS_DEBUG_CCACHE (default BUILD/debug-kernel/ccache): a cache kept outside
+# BUILD survives a fresh clone (about 1.5 min instead of 10 from nothing).
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD" >&2; exit 2; }
@@ -71,7 +73,7 @@ if [ ! -f "$SRC/.ivs-source" ] || [ "$(cat "$SRC/.ivs-source")" != "$src_id" ]; 
 fi
 
 # Same flags on every build, so that ccache hits; fixed build stamps too.
-export CCACHE_DIR=$D/ccache CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-3G}
+export CCACHE_DIR=${IVS_DEBUG_CCACHE:-$D/ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-3G}
 export KBUILD_BUILD_TIMESTAMP="2024-01-01 00:00:00 UTC"
 export KBUILD_BUILD_USER=ivshmem KBUILD_BUILD_HOST=debug-kernel
 mk=(make -C "$SRC" ARCH=x86_64 "CC=ccache gcc" "HOSTCC=ccache gcc" -j"$JOBS")
