@@ -105,6 +105,9 @@ long ivshmem_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case IVSHMEM_IOCTL_BIND:
 		return ivshmem_ioctl_bind(ifile, uarg);
 	case IVSHMEM_IOCTL_RING:
+		/* Ringing acts on other peers: it takes a file open for writing. */
+		if (!(file->f_mode & FMODE_WRITE))
+			return -EBADF;
 		return ivshmem_ioctl_ring(ifile->idev, uarg);
 	default:
 		return -ENOTTY;

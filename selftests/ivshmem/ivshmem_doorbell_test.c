@@ -342,6 +342,23 @@ TEST_F(db, ring_rejects_bad_arguments)
 	EXPECT_EQ(before, irq_count(self->name, 0));
 }
 
+TEST_F(db, ring_needs_a_file_open_for_writing)
+{
+	struct ivshmem_ring r = { .peer_id = self->info.peer_id };
+	int ro = open(self->path, O_RDONLY);
+
+	ASSERT_LE(0, ro);
+	ASSERT_EQ(0, bind_one(ro, 0, self->efd[0]));	/* listening is fine */
+	EXPECT_EQ(-1, ioctl(ro, IVSHMEM_IOCTL_RING, &r));
+	EXPECT_EQ(EBADF, errno);
+	usleep(QUIET_MS * 1000);
+	EXPECT_EQ(0, wait_efd(self->efd[0], 0));
+	/* The same ring from a writable file arrives at the reader's eventfd. */
+	ASSERT_EQ(0, ring(self->fd, self->info.peer_id, 0));
+	EXPECT_LE(1, wait_efd(self->efd[0], ARRIVE_MS));
+	close(ro);
+}
+
 TEST_F(db, ring_through_mapped_register)
 {
 	volatile uint32_t *regs;

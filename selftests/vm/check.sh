@@ -10,7 +10,10 @@
 #  6. as root: DKMS for 6.1, then the same for the 6.12 and 7.x kernels
 #     in their chroots (KERNELS, see matrix.sh; IVS_DKMS=0: no DKMS);
 #  7. tests libivshmem, the CLI, the udev rule and the install in a guest
-#     (lib-check.sh), and runs the host-side tests of the userspace;
+#     (lib-check.sh), the Debian packages (deb-check.sh), and runs the
+#     host-side tests and fuzzers of the userspace;
+#  8. runs the guests again on a KASAN + lockdep + kmemleak kernel, with
+#     the ABI fuzzer, hot-unplug under load and a ring storm (debug.sh);
 # and prints, last, "N passed, N failed[, N skipped]".
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -132,6 +135,25 @@ host_tap server "$W/server-tests.log" \
 step "host: the ivshmem CLI as a host peer (ivshmem peer)"
 host_tap "cli peer" "$W/cli-peer-test.log" \
 	"$REPO/userspace/tests/cli-peer-test.sh" "$IVS_BUILD/cli-peer-test"
+
+step "host: randomized fuzzing of ivshmem-server and the host peer library"
+host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host-fuzz" 20
+
+# The guests again on a KASAN + lockdep + kmemleak kernel built from
+# linux-source-6.1, plus the ABI fuzzer, hot-unplug under load and a ring
+# storm (debug.sh; IVS_DEBUG_LANE=0 leaves it out).
+if [ "${IVS_DEBUG_LANE:-1}" = 1 ]; then
+	step "debug lane: the guests on a KASAN + lockdep + kmemleak kernel (selftests/vm/debug.sh)"
+	rc=0
+	"$HERE/debug.sh" >"$W/debug-lane.log" 2>&1 || rc=$?
+	grep -E '^(not ok|ok) - host:|^guest |^check-log:|^fuzz seed|^debug-kernel:' \
+		"$W/debug-lane.log" || true
+	if [ "$rc" -eq 0 ]; then
+		host_ok "debug lane: $(tail -n 1 "$W/debug-lane.log")"
+	else
+		host_fail "debug lane: $(tail -n 1 "$W/debug-lane.log") (log: $W/debug-lane.log)"
+	fi
+fi
 
 step "summary"
 ivs_lane_lines

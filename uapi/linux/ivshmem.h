@@ -128,8 +128,12 @@ struct ivshmem_ring {
  * Ringing a peer that does not exist, or a vector the peer lacks, is
  * silently dropped by the host, as on the hardware.
  *
- * Return: 0, or -1 with errno: EOPNOTSUPP (no vectors), EINVAL (peer or
- * vector out of range, nonzero flags or reserved), EFAULT, ENODEV.
+ * Ringing acts on other peers, so it needs a file opened for writing, as
+ * does a writable mapping of the register page.
+ *
+ * Return: 0, or -1 with errno: EBADF (file not open for writing),
+ * EOPNOTSUPP (no vectors), EINVAL (peer or vector out of range, nonzero
+ * flags or reserved), EFAULT, ENODEV.
  */
 #define IVSHMEM_IOCTL_RING	_IOW(IVSHMEM_IOCTL_MAGIC, 0x02, struct ivshmem_ring)
 

@@ -244,11 +244,26 @@ static int recv_msg(struct ivshmem_peer *p, int64_t *val, int *fd)
 	}
 }
 
+/*
+ * Eventfds are shared: the server, and every peer that may ring us, hold
+ * the same file. Whoever reads one between our poll() and our read() would
+ * leave a blocking read() stuck for ever, and a write to a saturated one
+ * would block: the library only does non-blocking I/O on them.
+ */
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
 static int add_own_vector(struct ivshmem_peer *p, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	if (p->nvec >= MAX_VECTORS) {
+	if (p->nvec >= MAX_VECTORS || set_nonblock(fd) < 0) {
 		close(fd);
 		return -EPROTO;
 	}
@@ -257,7 +272,8 @@ static int add_own_vector(struct ivshmem_peer *p, int fd)
 		int err = -errno;
 
 		close(fd);
-		return err;
+		/* EPERM: not pollable, so no eventfd: the server's fault */
+		return err == -ENOMEM || err == -ENOSPC ? err : -EPROTO;
 	}
 	p->own[p->nvec++] = fd;
 	return 0;
@@ -282,7 +298,7 @@ static int apply_msg(struct ivshmem_peer *p, int64_t val, int fd)
 			close(fd);
 			return -ENOMEM;
 		}
-		if (r->nvec >= MAX_VECTORS) {
+		if (r->nvec >= MAX_VECTORS || set_nonblock(fd) < 0) {
 			close(fd);
 			return -EPROTO;
 		}
