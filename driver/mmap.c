@@ -203,8 +203,9 @@ void ivshmem_mmap_probe(struct ivshmem_dev *idev)
 	resource_size_t page = ALIGN_DOWN(start, PAGE_SIZE);
 	resource_size_t page_end = page + PAGE_SIZE - 1;
 
+	/* Shared memory reaching the register offset would hide the page. */
 	if (!(pci_resource_flags(pdev, IVSHMEM_BAR_REGS) & IORESOURCE_MEM) ||
-	    end > page_end)
+	    end > page_end || idev->shm_size > IVSHMEM_MMAP_REGS_OFFSET)
 		return;
 
 	if (start > page) {
