@@ -33,10 +33,10 @@ userspace:
 	$(MAKE) -C userspace
 
 deb:
-	bash selftests/vm/deb-check.sh build
+	bash ci/deb-check.sh build
 
 deb-check:
-	bash selftests/vm/deb-check.sh
+	bash ci/deb-check.sh
 
 WITH_MODULE ?= 1
 install:
@@ -57,19 +57,19 @@ sparse:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CF="-D__CHECK_ENDIAN__" modules
 
 checkpatch:
-	bash selftests/vm/checkpatch.sh
+	bash ci/checkpatch.sh
 
 check:
-	bash selftests/vm/check.sh
+	bash ci/check.sh
 
 matrix:
-	KERNELS="$(KERNELS)" bash selftests/vm/matrix.sh
+	KERNELS="$(KERNELS)" bash ci/matrix.sh
 
 demo:
-	bash selftests/vm/demo.sh
+	bash ci/demo.sh
 
 bench:
-	bash selftests/vm/bench.sh
+	bash ci/bench.sh
 
 # Kbuild's own clean (M=) would delete every *.o, *.a and *.ko below this
 # directory, build/ included, where chroots and kernel trees are cached:

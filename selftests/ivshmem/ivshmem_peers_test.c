@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * ivshmem selftests: two guests (roles A and B) on one ivshmem-server, and
- * a host peer (selftests/vm/host-peer.c) on the same server. Both guests
+ * a host peer (ci/host-peer.c) on the same server. Both guests
  * run this program at the same time and meet at barriers in the shared
  * memory (peers.h); each test binds its eventfds before its first barrier,
  * so no ring can arrive unbound.

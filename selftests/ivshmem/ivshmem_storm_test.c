@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * ivshmem_storm_test: the guest side of the ring storm. A host peer
- * (selftests/vm/host-storm.c) rings every vector of this guest as fast as
+ * (ci/host-storm.c) rings every vector of this guest as fast as
  * it can; the guest must stay responsive and its counts must add up.
  *
  *   ivshmem_storm_test [TTY]

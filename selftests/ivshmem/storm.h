@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Layout of the first page of shared memory in the ring-storm test, shared
- * by the guest (ivshmem_storm_test) and the host peer (selftests/vm/
+ * by the guest (ivshmem_storm_test) and the host peer (ci/
  * host-storm.c). The server creates fresh memory, so it starts as zero.
  *
  *   guest: binds every vector, writes guest_id and nr_vectors, then magic

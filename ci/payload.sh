@@ -25,17 +25,17 @@ ivs_build_payload() {
 		OUT="$w/payload" || return 1
 	make -C "$IVS_REPO/userspace/server" -s || return 1
 	gcc -O2 -Wall -Wextra -I"$IVS_REPO/selftests/ivshmem" \
-		-o "$w/pattern-tool" "$IVS_VM_DIR/pattern-tool.c" || return 1
+		-o "$w/pattern-tool" "$IVS_CI/pattern-tool.c" || return 1
 	gcc -O2 -Wall -Wextra -I"$IVS_REPO/userspace/lib" -I"$IVS_REPO/selftests/ivshmem" \
-		-o "$w/host-peer" "$IVS_VM_DIR/host-peer.c" \
+		-o "$w/host-peer" "$IVS_CI/host-peer.c" \
 		"$IVS_REPO/userspace/lib/peer.c" || return 1
 	# the ivshmem CLI and libivshmem (guest: LD_LIBRARY_PATH=/payload/lib)
 	make -C "$IVS_REPO/userspace" -s O="$w/userspace" WITH_SERVER=0 lib tools || return 1
 	mkdir -p "$w/payload/lib"
 	cp -P "$w/userspace/lib"/libivshmem.so* "$w/payload/lib/"
 	cp "$w/userspace/tools/ivshmem" "$w/payload/"
-	cp "$IVS_VM_DIR"/guest/*.sh "$w/payload/"
-	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_VM_DIR/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
+	cp "$IVS_CI"/guest/*.sh "$w/payload/"
+	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_CI/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
 }
 
 # ivs_start_server SOCKET SHM_NAME VECTORS: an ivshmem-server in the

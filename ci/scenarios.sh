@@ -188,7 +188,7 @@ ivs_lane_build() {
 	mkdir -p "$lw/modules"
 	for m in ivshmem:. ivshmem_ptecheck:selftests/ivshmem/ptecheck; do
 		log=$lw/build-${m%%:*}.log
-		if ! "$IVS_VM_DIR/kernels.sh" exec "$name" \
+		if ! "$IVS_CI/kernels.sh" exec "$name" \
 			make -C "$kdir" M="$insrc/${m#*:}" W=1 modules >"$log" 2>&1; then
 			tail -30 "$log"
 			host_fail "$name: ${m%%:*}.ko builds against $kver (log: $log)"
@@ -219,7 +219,7 @@ ivs_lane() {
 	lw=$IVS_BUILD/matrix/$name
 	read -r mh mg < <(ivs_tally_mark)
 	ivs_step "kernel $name: headers, compiler and image"
-	if ! env=$("$IVS_VM_DIR/kernels.sh" prepare "$name"); then
+	if ! env=$("$IVS_CI/kernels.sh" prepare "$name"); then
 		host_fail "$name: headers, compiler and image ready"
 		read -r p f s < <(ivs_tally "$mh" "$mg")
 		line="$name ?: NOT built / NOT loaded / $p passed, $f failed"

@@ -33,13 +33,13 @@ ivs_dkms_cleanup_host() { # VERSION KVER MADE_KEY LIST_BEFORE
 }
 
 # ivs_dkms_run NAME CMD...: CMD where NAME's modules are built
-ivs_dkms_run() { "$IVS_VM_DIR/kernels.sh" exec "$@"; }
+ivs_dkms_run() { "$IVS_CI/kernels.sh" exec "$@"; }
 
 ivs_dkms() {
 	local name=$1 env ver kver chroot vmlinuz dw root made_key=0 ko log f rc
 	local tree mod
 	ivs_step "kernel $name: DKMS"
-	env=$("$IVS_VM_DIR/kernels.sh" prepare "$name") ||
+	env=$("$IVS_CI/kernels.sh" prepare "$name") ||
 		{ host_fail "$name: dkms: kernel ready"; return 1; }
 	# shellcheck source=/dev/null disable=SC2153
 	read -r kver vmlinuz chroot < <(. "$env" && echo "$KVER $VMLINUZ ${CHROOT:--}")
@@ -143,8 +143,8 @@ ivs_dkms() {
 	fi
 
 	# a guest of that kernel loads it
-	cp "$IVS_VM_DIR/guest/dkms.sh" "$dw/payload/"
-	"$IVS_VM_DIR/mkinitramfs.sh" "$dw/initrd.gz" "$dw/payload" >/dev/null
+	cp "$IVS_CI/guest/dkms.sh" "$dw/payload/"
+	"$IVS_CI/mkinitramfs.sh" "$dw/initrd.gz" "$dw/payload" >/dev/null
 	f=$(ivs_shm_file "dkms-$name" 1M)
 	# shellcheck disable=SC2046 # ivs_plain_dev prints several arguments
 	IVS_PLANS=1 ivs_guest "dkms-$name" "$dw/initrd.gz" dkms.sh --kernel "$vmlinuz" \

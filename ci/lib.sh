@@ -1,6 +1,6 @@
 #!/bin/bash
 # lib.sh: helpers for host-side test scenarios; source it from a bash script
-# that uses `set -euo pipefail`. It sets IVS_VM_DIR, IVS_REPO, IVS_BUILD
+# that uses `set -euo pipefail`. It sets IVS_CI, IVS_REPO, IVS_BUILD
 # (default <repo>/build, or $IVS_BUILD) and IVS_LOGDIR, and keeps its state in
 # files (so counts made in subshells and background jobs are kept). At exit it
 # removes the shm files it created and kills the processes given to ivs_kill_on_exit.
@@ -22,8 +22,8 @@
 #   ivs_summary                  totals; last line "N passed, N failed[, N skipped]";
 #                                non-zero if anything failed
 
-IVS_VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-IVS_REPO=$(cd "$IVS_VM_DIR/../.." && pwd)
+IVS_CI=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+IVS_REPO=$(cd "$IVS_CI/.." && pwd)
 IVS_BUILD=${IVS_BUILD:-$IVS_REPO/build}
 IVS_LOGDIR=${IVS_LOGDIR:-$IVS_BUILD/logs}
 IVS_USER=${USER:-$(id -un)}
@@ -42,7 +42,7 @@ trap 'exit 130' INT TERM
 
 ivs_env() {
 	[ -f "$IVS_BUILD/env.sh" ] ||
-		{ echo "no $IVS_BUILD/env.sh: run selftests/vm/prepare.sh" >&2; return 1; }
+		{ echo "no $IVS_BUILD/env.sh: run ci/prepare.sh" >&2; return 1; }
 	# shellcheck source=/dev/null
 	. "$IVS_BUILD/env.sh"
 }
@@ -80,10 +80,10 @@ ivs_guest() {
 	shift 3
 	ivs_env
 	rm -f "$IVS_LOGDIR/$name.log.counts"
-	"$IVS_VM_DIR/run-guest.sh" --name "$name" --kernel "$VMLINUZ" --initrd "$initrd" \
+	"$IVS_CI/run-guest.sh" --name "$name" --kernel "$VMLINUZ" --initrd "$initrd" \
 		--script "$script" --log "$IVS_LOGDIR/$name.log" \
 		--timeout "${IVS_TIMEOUT:-300}" "$@" || rc=$?
-	if "$IVS_VM_DIR/check-log.sh" "$IVS_LOGDIR/$name.log" ${IVS_PLANS:+"$IVS_PLANS"}; then
+	if "$IVS_CI/check-log.sh" "$IVS_LOGDIR/$name.log" ${IVS_PLANS:+"$IVS_PLANS"}; then
 		echo "$name $IVS_LOGDIR/$name.log 0" >>"$IVS_STATE/guests"
 	else
 		echo "$name $IVS_LOGDIR/$name.log 1" >>"$IVS_STATE/guests"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # matrix.sh: the kernel compatibility matrix (`make matrix`).
 #
-#   KERNELS="6.1 6.12 7.x" bash selftests/vm/matrix.sh
+#   KERNELS="6.1 6.12 7.x" bash ci/matrix.sh
 #
 # For each kernel (default: all three; kernels.sh says where each comes
 # from): the headers, the compiler that builds for them and the matching

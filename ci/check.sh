@@ -143,7 +143,7 @@ host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host
 # linux-source-6.1, plus the ABI fuzzer, hot-unplug under load and a ring
 # storm (debug.sh; IVS_DEBUG_LANE=0 leaves it out).
 if [ "${IVS_DEBUG_LANE:-1}" = 1 ]; then
-	step "debug lane: the guests on a KASAN + lockdep + kmemleak kernel (selftests/vm/debug.sh)"
+	step "debug lane: the guests on a KASAN + lockdep + kmemleak kernel (ci/debug.sh)"
 	rc=0
 	"$HERE/debug.sh" >"$W/debug-lane.log" 2>&1 || rc=$?
 	grep -E '^(not ok|ok) - host:|^guest |^check-log:|^fuzz seed|^debug-kernel:' \

@@ -7,7 +7,7 @@
 #     `pkg-config --cflags --libs libivshmem`; uninstalls a second copy;
 #  3. boots ONE guest with two ivshmem-plain devices (slots 10 and 11) and
 #     an ivshmem-doorbell device (slot 12, 2 vectors) on an ivshmem-server
-#     started here, that runs selftests/vm/guest/lib.sh: udev rule and group
+#     started here, that runs ci/guest/lib.sh: udev rule and group
 #     access, the CLI (ring, wait and bench on the doorbell device), hello,
 #     then wait_spin_test and lib_test; on the host meanwhile, `ivshmem
 #     peer watch` and `ivshmem peer ring` answer the guest;
@@ -18,7 +18,7 @@
 # package on the host (its udevadm goes into the guest; installed here when
 # missing and running as root).
 #
-# Standalone: `bash selftests/vm/lib-check.sh` runs deps.sh and prepare.sh,
+# Standalone: `bash ci/lib-check.sh` runs deps.sh and prepare.sh,
 # then all of the above, and ends with ivs_summary ("N passed, N failed[,
 # N skipped]"; exit non-zero on failure).
 # Sourced by a script that already sourced lib.sh and ran ivs_env (check.sh):
@@ -48,7 +48,7 @@ lib_check_main() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs \
 			>/dev/null 2>&1 || true
 	fi
-	local UDEVADM W=$IVS_BUILD/lib-check REPO=$IVS_REPO HERE=$IVS_VM_DIR
+	local UDEVADM W=$IVS_BUILD/lib-check REPO=$IVS_REPO HERE=$IVS_CI
 	local so others root root2 missing f m fa fb log
 	local sock shm server watch answer gid l0
 	UDEVADM=$(command -v udevadm || true)
@@ -371,8 +371,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	# shellcheck source=lib.sh disable=SC1091
 	. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 	lc_step "dependencies"
-	"$IVS_VM_DIR/deps.sh"
-	"$IVS_VM_DIR/prepare.sh" "$IVS_BUILD" >/dev/null
+	"$IVS_CI/deps.sh"
+	"$IVS_CI/prepare.sh" "$IVS_BUILD" >/dev/null
 	ivs_env
 	lib_check_main || true
 	lc_step "summary"

@@ -32,7 +32,7 @@
 # debootstrap...) with apt when missing. The machine's apt sources are not
 # touched: the chroot has its own, from the same mirror (IVS_MIRROR overrides).
 #
-# Standalone: `bash selftests/vm/deb-check.sh` runs deps.sh and prepare.sh,
+# Standalone: `bash ci/deb-check.sh` runs deps.sh and prepare.sh,
 # then all of the above, and ends with ivs_summary ("N passed, N failed[,
 # N skipped]"; exit non-zero on failure). `deb-check.sh build` does 1-3
 # only (no root needed, no deps.sh or prepare.sh): the packages for a user.
@@ -200,7 +200,7 @@ dc_tree() {
 }
 
 deb_check_main() {
-	local W=$IVS_BUILD/deb REPO=$IVS_REPO HERE=$IVS_VM_DIR
+	local W=$IVS_BUILD/deb REPO=$IVS_REPO HERE=$IVS_CI
 	local ver src log missing f chroot ckver gkver vmlinuz t
 	DC_T0=$SECONDS
 	ver=$(cat "$REPO/VERSION")
@@ -547,8 +547,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		DC_BUILD_ONLY=1
 	else
 		echo "=== deb-check: dependencies"
-		"$IVS_VM_DIR/deps.sh"
-		"$IVS_VM_DIR/prepare.sh" "$IVS_BUILD" >/dev/null
+		"$IVS_CI/deps.sh"
+		"$IVS_CI/prepare.sh" "$IVS_BUILD" >/dev/null
 		ivs_env
 	fi
 	deb_check_main || true

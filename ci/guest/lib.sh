@@ -1,5 +1,5 @@
 # shellcheck shell=sh disable=SC2086,SC2317 # busybox sh; words without blanks
-# lib.sh: guest side of selftests/vm/lib-check.sh (busybox sh): the udev
+# lib.sh: guest side of ci/lib-check.sh (busybox sh): the udev
 # rule, access through the group, the ivshmem CLI, the installed example,
 # then wait_spin_test and lib_test (libivshmem through its public API).
 #

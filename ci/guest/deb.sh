@@ -1,5 +1,5 @@
 # shellcheck shell=sh disable=SC2086,SC2231,SC2317 # busybox sh; words without blanks
-# deb.sh: guest side of selftests/vm/deb-check.sh (busybox sh): what the
+# deb.sh: guest side of ci/deb-check.sh (busybox sh): what the
 # Debian packages installed into a bookworm chroot do in a guest.
 #
 # Payload (all taken from the chroot): ivshmem.ko (built by dkms when
