@@ -2,15 +2,28 @@
 #
 # ivshmem: one Makefile for the module, the userspace and the tests.
 #
-#   make              build the module against KDIR
+#   make              the module (against KDIR) and the userspace; without
+#                     kernel headers, the userspace and one line naming the
+#                     headers package to install
+#   make module       the module alone (fails without kernel headers)
+#   make userspace    libivshmem, the ivshmem CLI and ivshmem-server
+#   make W=1          the same, the module with upstream's extra warnings
+#   make sparse       the module through sparse (C=2)
+#   make checkpatch   checkpatch.pl --strict on the kernel sources
 #   make check        build everything and run the tests in QEMU guests
+#   make check-loaded make check 3 times in a row under stress-ng --cpu 2
 #   make demo         boot a guest and share a message with the host
 #   make bench        doorbell and polling benchmarks in guests
-#   make userspace    libivshmem, the ivshmem CLI and ivshmem-server
+#   make matrix       KERNELS="6.1 6.12 7.x": build and test on each (root)
 #   make deb          the Debian packages, into build/deb (deb-check: and test them)
 #   make install      module, library, headers, CLI, server, udev rule, man
 #                     pages; DESTDIR and PREFIX as usual, WITH_MODULE=0 leaves
 #                     the module to DKMS
+#   make clean        build outputs; downloads and caches in build/ stay
+#                     (distclean: those too)
+#
+# BUILD (default: $IVS_BUILD, else ./build) is where the scripts of ci/ keep
+# downloads, caches and logs; it reaches them as IVS_BUILD.
 #
 # Under Kbuild (KERNELRELEASE set) only the Kbuild file matters.
 
@@ -18,15 +31,43 @@ ifneq ($(KERNELRELEASE),)
 include $(src)/Kbuild
 else
 
-KDIR ?= /lib/modules/$(shell uname -r)/build
-BUILD ?= $(CURDIR)/build
+KREL := $(shell uname -r)
+KDIR ?= /lib/modules/$(KREL)/build
+BUILD ?= $(or $(IVS_BUILD),$(CURDIR)/build)
+export IVS_BUILD := $(BUILD)
 V ?= 0
 
-.PHONY: all module modules userspace install uninstall deb deb-check clean clean-module distclean check matrix demo bench checkpatch sparse w1
+# Kernel headers: a build tree has a Makefile. Without one, the package to
+# install, by distribution (os-release's ID and ID_LIKE).
+HAVE_KDIR := $(wildcard $(KDIR)/Makefile)
+OS_IDS = $(shell . /etc/os-release 2>/dev/null && echo $$ID $$ID_LIKE)
+HEADERS_PKG = $(strip \
+	$(if $(filter debian ubuntu,$(OS_IDS)),linux-headers-$(KREL), \
+	$(if $(filter fedora rhel centos,$(OS_IDS)),kernel-devel-$(KREL), \
+	$(if $(filter suse opensuse,$(OS_IDS)),kernel-default-devel, \
+	$(if $(filter arch,$(OS_IDS)),linux-headers, \
+	the headers of kernel $(KREL))))))
+NO_HEADERS = no kernel headers in KDIR=$(KDIR)
+HEADERS_HINT = install $(HEADERS_PKG), or set KDIR to a kernel build tree
+# In a recipe: stop with one line unless there are headers.
+need_kdir = $(if $(HAVE_KDIR),,$(error $(NO_HEADERS): $(or $(1),$(HEADERS_HINT))))
 
-all: module
+# `make W=1` or `make C=...` asks for the module: no headers is then an error.
+WANT_MODULE := $(filter command line,$(origin W) $(origin C))
+
+.PHONY: all module modules userspace install uninstall deb deb-check clean \
+	clean-module distclean check check-loaded matrix demo bench checkpatch \
+	sparse w1
+
+ifneq ($(HAVE_KDIR)$(WANT_MODULE),)
+all: module userspace
+else
+all: userspace
+	@echo "make: userspace built, module skipped: $(NO_HEADERS): $(HEADERS_HINT)" >&2
+endif
 
 module modules:
+	$(call need_kdir,)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
 userspace:
@@ -41,6 +82,8 @@ deb-check:
 WITH_MODULE ?= 1
 install:
 ifeq ($(WITH_MODULE),1)
+	$(call need_kdir,install $(HEADERS_PKG); or use WITH_MODULE=0 to install the userspace alone and DKMS for the module (see dkms.conf))
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) INSTALL_MOD_DIR=extra modules_install
 endif
 	$(MAKE) -C userspace install
@@ -48,12 +91,15 @@ endif
 uninstall:
 	$(MAKE) -C userspace uninstall
 
-# Extra warnings, as upstream's W=1.
+# Extra warnings, as upstream's W=1: the same as `make W=1` (Kbuild rebuilds
+# what was built without them).
 w1:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+	$(MAKE) W=1 module
 
 # Static analysis with sparse (C=2 rechecks every file).
 sparse:
+	$(call need_kdir,)
+	@command -v sparse >/dev/null || { echo "make sparse: no sparse: install it (Debian: apt install sparse)" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CF="-D__CHECK_ENDIAN__" modules
 
 checkpatch:
@@ -61,6 +107,9 @@ checkpatch:
 
 check:
 	bash ci/check.sh
+
+check-loaded:
+	bash ci/check-loaded.sh
 
 matrix:
 	KERNELS="$(KERNELS)" bash ci/matrix.sh
@@ -81,10 +130,11 @@ clean-module:
 	rm -rf .tmp_versions
 
 clean: clean-module
-	rm -rf $(BUILD)/check $(BUILD)/logs
+	$(MAKE) -C userspace clean
+	$(if $(BUILD),rm -rf $(BUILD)/check $(BUILD)/logs)
 
 # Also the downloaded guest kernels and kernel-source pieces.
 distclean: clean
-	rm -rf $(BUILD)
+	$(if $(BUILD),rm -rf $(BUILD))
 
 endif
