@@ -21,7 +21,10 @@
  *    refers to a closed descriptor; an eventfd is closed as soon as its
  *    peer has left and no queued message still names it;
  *  - peers that must go are marked and reaped after each event, so a
- *    failure while broadcasting never frees a peer under our feet.
+ *    failure while broadcasting never frees a peer under our feet;
+ *  - the socket path appears only once it accepts connections (bound
+ *    under a temporary name, listening, then renamed into place), and
+ *    one log line says "ready"; a daemon's launcher exits after that.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -918,33 +921,152 @@ static int check_socket_path(struct server *s)
 	return 0;
 }
 
+/*
+ * The socket is bound under a temporary name in the directory of the
+ * socket path, listens, and only then is renamed into place: a client
+ * that finds the path can connect at once (a UNIX socket file exists
+ * from bind() on, and connecting before listen() is refused).
+ */
+struct sock_names {
+	int dirfd;			/* the directory of the socket path */
+	char base[NAME_MAX + 1];	/* the final name in dirfd */
+	char tmp[NAME_MAX + 1];		/* the temporary name in dirfd */
+	char addr[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* for bind() */
+};
+
+/* "PATH.tmp-PID"; or a short name, reached through /proc if need be */
+static int sock_names(struct server *s, struct sock_names *n)
+{
+	const char *slash = strrchr(s->sock_path, '/');
+	const char *base = slash ? slash + 1 : s->sock_path;
+	int dirlen = slash ? (int)(slash - s->sock_path) : 0;
+	const char *dir = slash ? s->sock_path : ".";
+	int pid = (int)getpid(), len;
+	char *dirname = NULL;
+
+	if (!*base || strlen(base) > NAME_MAX) {
+		logmsg(s, LOG_ERR, "invalid socket path '%s': no file name at its end",
+		       s->sock_path);
+		return -1;
+	}
+	snprintf(n->base, sizeof(n->base), "%s", base);
+	if (slash && dirlen == 0) {
+		dir = "/";
+	} else if (slash) {
+		if (asprintf(&dirname, "%.*s", dirlen, s->sock_path) < 0) {
+			logmsg(s, LOG_ERR, "out of memory");
+			return -1;
+		}
+		dir = dirname;
+	}
+	n->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (n->dirfd < 0) {
+		logmsg(s, LOG_ERR, "cannot bind to '%s': directory '%s': %s", s->sock_path, dir,
+		       strerror(errno));
+		free(dirname);
+		return -1;
+	}
+	free(dirname);
+
+	len = snprintf(n->tmp, sizeof(n->tmp), "%s.tmp-%d", base, pid);
+	if (len < 0 || (size_t)len >= sizeof(n->tmp))
+		snprintf(n->tmp, sizeof(n->tmp), ".ivshmem-server.tmp-%d", pid);
+	len = snprintf(n->addr, sizeof(n->addr), "%.*s%s%s", dirlen, s->sock_path,
+		       slash ? "/" : "", n->tmp);
+	if (len < 0 || (size_t)len >= sizeof(n->addr)) {
+		snprintf(n->tmp, sizeof(n->tmp), ".ivshmem-server.tmp-%d", pid);
+		len = snprintf(n->addr, sizeof(n->addr), "%.*s%s%s", dirlen, s->sock_path,
+			       slash ? "/" : "", n->tmp);
+	}
+	if (len < 0 || (size_t)len >= sizeof(n->addr))
+		snprintf(n->addr, sizeof(n->addr), "/proc/self/fd/%d/.ivshmem-server.tmp-%d",
+			 n->dirfd, pid);
+	return 0;
+}
+
+/*
+ * Move the listening socket to the socket path, never over a socket a
+ * live server answers on: RENAME_NOREPLACE (or link() where the file
+ * system lacks it), and if something took the path since it was checked,
+ * check again (a stale socket is removed, a live server makes us refuse).
+ */
+static int publish_socket(struct server *s, struct sock_names *n)
+{
+	int tries, err;
+
+	for (tries = 0;; tries++) {
+		if (renameat2(n->dirfd, n->tmp, n->dirfd, n->base, RENAME_NOREPLACE) == 0)
+			return 0;
+		err = errno;
+		if (err == EINVAL || err == ENOSYS) {
+			if (linkat(n->dirfd, n->tmp, n->dirfd, n->base, 0) == 0) {
+				unlinkat(n->dirfd, n->tmp, 0);
+				return 0;
+			}
+			err = errno;
+			if (err != EEXIST) {
+				/* neither: a plain rename, after the check made before */
+				if (renameat(n->dirfd, n->tmp, n->dirfd, n->base) == 0)
+					return 0;
+				err = errno;
+			}
+		}
+		if (err != EEXIST || tries == 3) {
+			logmsg(s, LOG_ERR, "cannot move the socket into place at '%s': %s",
+			       s->sock_path, strerror(err));
+			return -1;
+		}
+		if (check_socket_path(s) < 0)
+			return -1;
+	}
+}
+
 static int open_socket(struct server *s)
 {
+	struct sock_names n = { .dirfd = -1 };
 	struct sockaddr_un sun;
 	struct stat st;
+	int ret = -1;
 
-	if (check_socket_path(s) < 0)
+	if (check_socket_path(s) < 0 || sock_names(s, &n) < 0)
 		return -1;
 	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0) {
 		logmsg(s, LOG_ERR, "socket: %s", strerror(errno));
-		return -1;
+		goto out;
 	}
-	sockaddr_for(&sun, s->sock_path);
+	/* the name carries our pid: a socket there is from a dead process */
+	if (fstatat(n.dirfd, n.tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
+		unlinkat(n.dirfd, n.tmp, 0);
+	sockaddr_for(&sun, n.addr);
 	if (bind(s->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		logmsg(s, LOG_ERR, "cannot bind to '%s': %s", s->sock_path, strerror(errno));
-		return -1;
+		logmsg(s, LOG_ERR, "cannot bind to '%s' (to be renamed '%s'): %s", n.addr,
+		       s->sock_path, strerror(errno));
+		goto out;
 	}
-	s->sock_bound = true;
-	if (stat(s->sock_path, &st) == 0) {
-		s->sock_dev = st.st_dev;
-		s->sock_ino = st.st_ino;
+	if (fstatat(n.dirfd, n.tmp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		logmsg(s, LOG_ERR, "cannot stat the socket '%s': %s", n.addr, strerror(errno));
+		goto out_unlink;
 	}
 	if (listen(s->listen_fd, IVS_LISTEN_BACKLOG) < 0) {
-		logmsg(s, LOG_ERR, "cannot listen on '%s': %s", s->sock_path, strerror(errno));
-		return -1;
+		logmsg(s, LOG_ERR, "cannot listen on '%s': %s", n.addr, strerror(errno));
+		goto out_unlink;
 	}
-	return 0;
+	if (publish_socket(s, &n) < 0)
+		goto out_unlink;
+	/* the inode stays the same across the rename */
+	s->sock_bound = true;
+	s->sock_dev = st.st_dev;
+	s->sock_ino = st.st_ino;
+	ret = 0;
+	goto out;
+
+out_unlink:
+	unlinkat(n.dirfd, n.tmp, 0);
+out:
+	if (n.dirfd >= 0)
+		close(n.dirfd);
+	return ret;
 }
 
 static int write_pidfile(struct server *s)
@@ -1251,19 +1373,26 @@ int main(int argc, char **argv)
 		goto out;
 
 	logmsg(&s, LOG_INFO,
-	       "listening on '%s': %" PRIu64 " bytes of %s '%s', %u vectors, at most %u peers",
-	       s.sock_path, s.size, s.shm_dir ? "memory in" : "shared memory object",
+	       "serving %" PRIu64 " bytes of %s '%s', %u vectors, at most %u peers",
+	       s.size, s.shm_dir ? "memory in" : "shared memory object",
 	       s.shm_dir ? s.shm_dir : s.shm_name, s.vectors, s.max_peers);
+	/*
+	 * The socket accepts connections since open_socket() renamed it into
+	 * place; say so in one stable line (ivshmem-server(8) documents it).
+	 * A daemon says it on the launcher's stderr and in syslog, and the
+	 * launcher exits only after that.
+	 */
+	logmsg(&s, LOG_NOTICE, "ready: listening on %s", s.sock_path);
+	fflush(stderr);
 	if (ready_fd >= 0) {
 		openlog("ivshmem-server", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 		s.use_syslog = true;
+		logmsg(&s, LOG_NOTICE, "ready: listening on %s", s.sock_abspath);
 		detach_stdio();
 		if (write(ready_fd, "r", 1) != 1)
 			goto out;
 		close(ready_fd);
 		ready_fd = -1;
-	} else {
-		fflush(stderr);
 	}
 
 	ret = run_loop(&s) < 0 ? 1 : 0;

@@ -273,13 +273,23 @@ static bool __attribute__((unused)) is_listening(const char *path)
 	return found;
 }
 
-/* wait until @path is listening, or the process dies */
-static bool __attribute__((unused)) wait_socket(const char *path, pid_t pid, int ms)
+static bool file_contains(const char *path, const char *needle);
+static void diag_file(const char *path);
+
+/* the line ivshmem-server logs once its socket accepts connections */
+#define IVS_READY_LINE "ivshmem-server: ready: listening on "
+
+/*
+ * Wait until the server logged its ready line to @log (or, for a server
+ * from before that line, until @path listens), or the process dies.
+ */
+static bool __attribute__((unused)) wait_socket(const char *path, const char *log, pid_t pid,
+						int ms)
 {
 	int64_t end = now_ms() + ms;
 
 	while (now_ms() < end) {
-		if (is_listening(path))
+		if ((log && file_contains(log, IVS_READY_LINE)) || is_listening(path))
 			return true;
 		if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid)
 			return false;
@@ -319,8 +329,10 @@ static bool __attribute__((unused)) server_start(struct server_proc *sp, const c
 		execv(ivs_server_bin, (char *const *)argv);
 		_exit(127);
 	}
-	if (!wait_socket(sock, sp->pid, 5000)) {
+	/* generous: a loaded machine may take long, and a ready server ends it */
+	if (!wait_socket(sock, sp->log, sp->pid, 60000)) {
 		diag("server did not start");
+		diag_file(sp->log);
 		kill(sp->pid, SIGKILL);
 		waitpid(sp->pid, NULL, 0);
 		sp->pid = 0;
@@ -354,9 +366,6 @@ static int __attribute__((unused)) server_stop(struct server_proc *sp)
 	unlink(sp->sock);
 	return status;
 }
-
-static bool file_contains(const char *path, const char *needle);
-static void diag_file(const char *path);
 
 static void __attribute__((unused)) server_cleanup(struct server_proc *sp)
 {

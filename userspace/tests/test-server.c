@@ -6,11 +6,14 @@
  *
  * Conformance (the exact message sequence), robustness (garbage,
  * half-done handshakes, clients that do not read, fd leaks, the peer
- * limit), lifecycle (signals, pid file, daemon mode, stale sockets) and
- * option checking.
+ * limit), lifecycle (signals, pid file, daemon mode, stale sockets),
+ * readiness (a client that connects the instant the socket path appears
+ * is served, over many starts; the ready line; a daemon's launcher exits
+ * only once the socket is ready) and option checking.
  */
 #include "ivs-test.h"
 
+#include <sys/inotify.h>
 #include <sys/mman.h>
 
 #define GiB (UINT64_C(1) << 30)
@@ -890,6 +893,249 @@ out:
 	free(log);
 }
 
+/* ------------------------------------------------------------------ */
+/* readiness                                                           */
+
+#define READY_STARTS	50	/* server starts per readiness check */
+
+static bool ready_line_missing;
+
+/* how many lines of @path contain @needle */
+static int count_lines(const char *path, const char *needle)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* fork and exec the server with @args (NULL-terminated); stderr to @log */
+static pid_t spawn_server(const char *const *args, const char *log)
+{
+	const char *argv[32];
+	int i = 0, fd;
+	pid_t pid;
+
+	argv[i++] = ivs_server_bin;
+	while (*args && i < 31)
+		argv[i++] = *args++;
+	argv[i] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execv(ivs_server_bin, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int stop_pid(pid_t pid)
+{
+	int status = -1;
+	int64_t end = now_ms() + 60000;
+
+	kill(pid, SIGTERM);
+	while (now_ms() < end) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* connect now; 0 and the version message, or the errno of the failure */
+static int connect_and_greet(const char *path)
+{
+	int fd = unix_connect(path), err = errno;
+
+	if (fd < 0)
+		return err ? err : EIO;
+	err = expect_msg(fd, 0, false, NULL, "version") ? 0 : EPROTO;
+	close(fd);
+	return err;
+}
+
+/*
+ * Start a server on DIR/s.sock and connect the instant the name appears,
+ * seen through inotify (@use_inotify) or a tight lstat() loop.  Returns
+ * 0 if that connection was served, else the errno it failed with
+ * (ETIMEDOUT: the name never appeared; ECHILD: the server died).
+ * *@ready counts the ready lines the server logged.
+ */
+static int ready_once(bool use_inotify, int *ready)
+{
+	char *dir = uniq("/tmp/ivs-ready", ""), *shm = uniq("ivs-test", "");
+	char *log = uniq("/tmp/ivs-test-log", ".txt"), *path;
+	const char *args[] = { "-F", "-S", NULL, "-M", shm, NULL };
+	int64_t end = now_ms() + 60000;
+	int in = -1, err = ETIMEDOUT;
+	struct stat st;
+	pid_t pid;
+
+	*ready = 0;
+	if (asprintf(&path, "%s/s.sock", dir) < 0)
+		abort();
+	args[2] = path;
+	if (mkdir(dir, 0700) < 0) {
+		err = errno;
+		goto out_free;
+	}
+	if (use_inotify) {
+		in = inotify_init1(IN_CLOEXEC);
+		if (in < 0 || inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO) < 0) {
+			err = errno;
+			goto out_dir;
+		}
+	}
+	pid = spawn_server(args, log);
+	if (pid < 0) {
+		err = errno;
+		goto out_dir;
+	}
+	while (err == ETIMEDOUT && now_ms() < end) {
+		if (use_inotify) {
+			char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+			struct pollfd pfd = { .fd = in, .events = POLLIN };
+			ssize_t n, off;
+
+			if (poll(&pfd, 1, 100) == 1 && (n = read(in, buf, sizeof(buf))) > 0) {
+				for (off = 0; off < n;) {
+					struct inotify_event *ev = (struct inotify_event *)(buf + off);
+
+					if (ev->len && strcmp(ev->name, "s.sock") == 0) {
+						err = connect_and_greet(path);
+						break;
+					}
+					off += (ssize_t)sizeof(*ev) + ev->len;
+				}
+			}
+		} else if (lstat(path, &st) == 0) {
+			err = connect_and_greet(path);
+		}
+		if (err == ETIMEDOUT && waitpid(pid, NULL, WNOHANG) == pid) {
+			err = ECHILD;
+			pid = 0;
+		}
+	}
+	/* the ready line comes once the socket is in place: wait for it (not
+	 * again once a server went without it: that one failed already) */
+	while (pid > 0 && !ready_line_missing && !file_contains(log, IVS_READY_LINE)) {
+		if (now_ms() > end) {
+			ready_line_missing = true;
+			break;
+		}
+		sleep_ms(5);
+	}
+	if (pid > 0)
+		stop_pid(pid);
+	*ready = count_lines(log, IVS_READY_LINE);
+	if (err)
+		diag_file(log);
+	unlink(path);
+out_dir:
+	if (in >= 0)
+		close(in);
+	rmdir(dir);
+out_free:
+	shm_unlink(shm);
+	unlink(log);
+	free(path);
+	free(dir);
+	free(shm);
+	free(log);
+	return err;
+}
+
+static void test_ready(bool use_inotify)
+{
+	const char *how = use_inotify ? "inotify" : "a tight lstat() loop";
+	int k, err, ready, refused = 0, other = 0, one_line = 0;
+
+	for (k = 0; k < READY_STARTS; k++) {
+		err = ready_once(use_inotify, &ready);
+		if (err == ECONNREFUSED)
+			refused++;
+		else if (err)
+			other++;
+		if (err && err != ECONNREFUSED)
+			diag("start %d: %s", k + 1, strerror(err));
+		if (ready == 1)
+			one_line++;
+	}
+	ok(refused == 0 && other == 0,
+	   "%d starts, a client connecting the instant the path appears (%s) is served "
+	   "(%d refused, %d other failures)", READY_STARTS, how, refused, other);
+	ok(one_line == READY_STARTS,
+	   "... and each server logged exactly one '%s' line (%d of %d)",
+	   IVS_READY_LINE "PATH", one_line, READY_STARTS);
+}
+
+/* daemon mode: the launcher's exit means ready, and it printed the line */
+static void test_ready_daemon(void)
+{
+	int k, starts = 10, served = 0, lines = 0, bad_exit = 0;
+
+	for (k = 0; k < starts; k++) {
+		char *sock = uniq("/tmp/ivs-test", ".sock"), *shm = uniq("ivs-test", "");
+		char *pidfile = uniq("/tmp/ivs-test", ".pid");
+		char *log = uniq("/tmp/ivs-test-log", ".txt");
+		const char *args[] = { "-S", sock, "-M", shm, "-p", pidfile, NULL };
+		char buf[32] = "";
+		int status, fd, pid = 0, err;
+
+		status = run_server(args, log, 60000);
+		/* at once: no waiting for the file or the server */
+		err = connect_and_greet(sock);
+		if (!err)
+			served++;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad_exit++;
+		if (count_lines(log, IVS_READY_LINE) == 1)
+			lines++;
+		if (err) {
+			diag("daemon start %d: %s", k + 1, strerror(err));
+			diag_file(log);
+		}
+		fd = open(pidfile, O_RDONLY);
+		if (fd >= 0) {
+			if (read(fd, buf, sizeof(buf) - 1) > 0)
+				pid = atoi(buf);
+			close(fd);
+		}
+		if (pid > 0) {
+			int64_t end = now_ms() + 60000;
+
+			kill(pid, SIGTERM);
+			while (now_ms() < end && path_exists(pidfile))
+				sleep_ms(5);
+		}
+		unlink(sock);
+		unlink(pidfile);
+		shm_unlink(shm);
+		unlink(log);
+		free(sock);
+		free(shm);
+		free(pidfile);
+		free(log);
+	}
+	ok(served == starts && bad_exit == 0,
+	   "daemon mode, %d starts: once the launcher exits 0 a client is served at once (%d)",
+	   starts, served);
+	ok(lines == starts, "daemon mode: the launcher's stderr has exactly one ready line (%d of %d)",
+	   lines, starts);
+}
+
 static void test_bad_flags(void)
 {
 	static const struct {
@@ -979,6 +1225,9 @@ int main(int argc, char **argv)
 	test_existing_shm();
 	test_dir();
 	test_daemon();
+	test_ready(true);
+	test_ready(false);
+	test_ready_daemon();
 	test_bad_flags();
 	return ivs_exit_status();
 }
