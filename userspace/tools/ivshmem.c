@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -665,20 +666,37 @@ static int cmd_ring(int argc, char **argv)
 	return ret ? fail_dev(name, "ring", ret) : EXIT_SUCCESS;
 }
 
+/* create @path (--ready): the command listens from now on */
+static int say_ready(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || close(fd) < 0)
+		return -errno;
+	return 0;
+}
+
 static int cmd_wait(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		OPT_HELP, { "timeout", required_argument, NULL, 't' }, { 0 }
+		OPT_HELP, { "timeout", required_argument, NULL, 't' },
+		{ "ready", required_argument, NULL, 'r' }, { 0 }
 	};
 	uint64_t mask = 0, fired = 0, v, timeout = UINT64_MAX;
 	struct ivshmem_info info = { 0 };
+	const char *name, *ready = NULL;
 	struct ivshmem_dev *dev;
-	const char *name;
 	int c, i, ret;
 
-	while ((c = next_opt(argc, argv, "ht:", longopts)) != -1) {
+	while ((c = next_opt(argc, argv, "ht:r:", longopts)) != -1) {
 		if (c == '?')
 			return EXIT_USAGE;
+		if (c == 'r') {
+			if (!*optarg)
+				return usage_error("--ready: an empty file name");
+			ready = optarg;
+			continue;
+		}
 		if (!number_arg("--timeout", optarg, INT_MAX, &timeout))
 			return EXIT_USAGE;
 	}
@@ -696,6 +714,13 @@ static int cmd_wait(int argc, char **argv)
 	ret = ivshmem_get_info(dev, &info);
 	if (!ret)
 		ret = ivshmem_listen(dev, mask ? mask : IVSHMEM_VECTORS_ALL);
+	if (!ret && ready) {
+		ret = say_ready(ready);
+		if (ret) {
+			ivshmem_close(dev);
+			return fail(ready, "wait: --ready", ret);
+		}
+	}
 	if (!ret)
 		ret = ivshmem_wait(dev, IVSHMEM_VECTORS_ALL,
 				   timeout == UINT64_MAX ? -1 : (int)timeout, &fired);
@@ -852,6 +877,8 @@ static uint64_t other_session(const struct bench *b)
 static void bench_publish(struct bench *b, uint64_t partner)
 {
 	store_rel(&b->me->session, 0);
+	/* the retraction before any of the rest (a seqlock's write side) */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	b->me->partner = partner;
 	b->me->magic = BENCH_MAGIC;
 	b->me->version = BENCH_VERSION;
@@ -860,6 +887,23 @@ static void bench_publish(struct bench *b, uint64_t partner)
 	b->me->reserved = 0;
 	b->me->phase = 0;
 	store_rel(&b->me->session, b->session);
+}
+
+/*
+ * Whether the other side's line, whose session read @s, names us as its
+ * partner. The partner is read between two reads of the session (a
+ * seqlock's read side): B republishes its line (session 0, the fields,
+ * the session) when it names A, and a partner read in the middle, with
+ * B's session 0 meanwhile, would let A end the meeting and then find B's
+ * line absent ("role B left").
+ */
+static bool other_names_me(const struct bench *b, uint64_t s)
+{
+	uint64_t partner = load_acq(&b->other->partner);
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return partner == b->session &&
+	       __atomic_load_n(&b->other->session, __ATOMIC_RELAXED) == s;
 }
 
 /* Return: 0 once both sides named each other, or an exit status */
@@ -876,7 +920,7 @@ static int bench_meet(struct bench *b)
 					   "another role B took over the line");
 		s = other_session(b);
 		if (b->role == ROLE_A) {
-			if (s && load_acq(&b->other->partner) == b->session) {
+			if (s && other_names_me(b, s)) {
 				b->partner = s;
 				store_rel(&b->me->partner, s);
 				break;
@@ -898,16 +942,28 @@ static int bench_meet(struct bench *b)
 	return 0;
 }
 
-/* sleep-poll until the other side's phase satisfies @done */
+/*
+ * Sleep-poll until the other side's phase is @phase (or, @any_change,
+ * differs from it).
+ *
+ * The session is read before the phase. The other side publishes its
+ * last phase and then retracts its session as it exits (both release
+ * stores), so a phase read after a retracted session is the last one.
+ * Read the other way round, A could read B's phase just before B took
+ * BENCH_DONE, then B's session just after B left, and fail with "role
+ * B left" although B had answered everything: the loopback flake of
+ * lib-check (B exited 0, A 1).
+ */
 static int bench_await(struct bench *b, uint64_t phase, bool any_change)
 {
-	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000ULL, k;
+	uint64_t end = now_ns() + (uint64_t)b->timeout_ms * 1000000ULL, k, s;
 
 	for (;; sleep_us(100)) {
+		s = load_acq(&b->other->session);
 		k = load_acq(&b->other->phase);
 		if (any_change ? k != phase : k == phase)
 			return 0;
-		if (load_acq(&b->other->session) != b->partner)
+		if (s != b->partner)
 			return bench_error(b, b->role == ROLE_A ? "role B left" :
 					   "role A left or restarted");
 		if (now_ns() > end)
@@ -1882,11 +1938,14 @@ static const struct command commands[] = {
 	  "Interrupt peer PEER on VECTOR (default 0); the own peer id rings oneself.\n"
 	  "Needs an ivshmem-doorbell device.\n"
 	  "  --mmio    store to the mapped doorbell register instead of the ioctl\n" },
-	{ "wait", cmd_wait, "DEV [VECTOR...] [--timeout MS]",
+	{ "wait", cmd_wait, "DEV [VECTOR...] [--timeout MS] [--ready FILE]",
 	  "Wait until one of the VECTORs (default: all of the device's, up to 64)\n"
 	  "fires and print 'vector N' for each that did. Rings sent before the\n"
 	  "command started listening are not seen.\n"
-	  "  -t, --timeout MS   give up after MS milliseconds: exit status 3\n" },
+	  "  -t, --timeout MS   give up after MS milliseconds: exit status 3\n"
+	  "  -r, --ready FILE   create FILE once listening: rings from then on are\n"
+	  "                     seen (for a script that starts the wait in the\n"
+	  "                     background and then asks a peer to ring)\n" },
 	{ "bench", cmd_bench, "DEV --role A|B [--rounds N] [--spin NS] [--offset OFF]",
 	  "Doorbell round trips between two guests (or two processes of one guest)\n"
 	  "on the same ivshmem-server, measured three ways in one run: sleeping on\n"
