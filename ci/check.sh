@@ -14,7 +14,10 @@
 #     host-side tests and fuzzers of the userspace;
 #  8. runs the guests again on a KASAN + lockdep + kmemleak kernel, with
 #     the ABI fuzzer, hot-unplug under load and a ring storm (debug.sh);
-# and prints, last, "N passed, N failed[, N skipped]".
+#  9. runs every target README names (targets.sh: the cheap ones for real,
+#     in a scratch copy of the tree);
+# then names the targets it does not run, and prints, last but one, its wall
+# time and, last, "N passed, N failed[, N skipped]".
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -28,6 +31,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$IVS_REPO
 
 step() { echo; echo "=== $*"; }
+
+# ivs_summary's output with the wall time inserted before its last line,
+# "N passed, N failed[, N skipped]"; its status.
+check_summary() {
+	local out rc=0 t=$SECONDS
+	out=$(ivs_summary) || rc=$?
+	printf '%s\n' "$out" | sed '$d'
+	echo "make check: wall time $((t / 60)) min $((t % 60)) s"
+	printf '%s\n' "$out" | tail -n 1
+	return "$rc"
+}
 
 step "dependencies"
 "$HERE/deps.sh"
@@ -48,7 +62,7 @@ if make -C "$KDIR" M="$REPO" W=1 modules >"$W/build.log" 2>&1; then
 else
 	cat "$W/build.log"
 	host_fail "module builds"
-	ivs_summary
+	check_summary
 	exit 1
 fi
 
@@ -61,14 +75,12 @@ else
 fi
 
 step "module: checkpatch --strict"
-mapfile -t ksrc < <(cd "$REPO" && git ls-files 'driver/*.[ch]' 'uapi/*.h' \
-	'selftests/ivshmem/ptecheck/*.c' 'selftests/ivshmem/ptecheck/probes/*.c' \
-	2>/dev/null || ls driver/*.[ch] driver/probes/*.c uapi/linux/*.h)
-if (cd "$REPO" && perl "$CHECKPATCH" --strict --no-tree --terse --show-types \
-	-f "${ksrc[@]}") >"$W/checkpatch.log" 2>&1; then
-	host_ok "checkpatch --strict is clean on ${#ksrc[@]} files"
+# the list of files is ci/checkpatch.sh's, which make checkpatch runs too
+nksrc=$("$HERE/checkpatch.sh" --list | wc -l)
+if CHECKPATCH=$CHECKPATCH IVS_BUILD=$IVS_BUILD "$HERE/checkpatch.sh" >"$W/checkpatch.log" 2>&1; then
+	host_ok "checkpatch --strict is clean on $nksrc files"
 else
-	grep -E 'ERROR|WARNING|CHECK' "$W/checkpatch.log" | head -20
+	grep -E 'ERROR|WARNING|CHECK|^checkpatch:' "$W/checkpatch.log" | head -20
 	host_fail "checkpatch --strict is clean"
 fi
 
@@ -82,7 +94,7 @@ else
 fi
 
 step "selftests, helper module, host tools, initramfs"
-ivs_build_payload "$W" || { host_fail "selftests and tools build"; ivs_summary; exit 1; }
+ivs_build_payload "$W" || { host_fail "selftests and tools build"; check_summary; exit 1; }
 
 ivs_scenarios "$W"
 
@@ -139,6 +151,10 @@ host_tap "cli peer" "$W/cli-peer-test.log" \
 step "host: randomized fuzzing of ivshmem-server and the host peer library"
 host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host-fuzz" 20
 
+step "every target README names (ci/targets.sh, in a scratch copy)"
+host_tap targets "$W/targets.log" env KDIR="$KDIR" CHECKPATCH="$CHECKPATCH" \
+	IVS_BUILD="$IVS_BUILD" "$HERE/targets.sh" "$W/targets"
+
 # The guests again on a KASAN + lockdep + kmemleak kernel built from
 # linux-source-6.1, plus the ABI fuzzer, hot-unplug under load and a ring
 # storm (debug.sh; IVS_DEBUG_LANE=0 leaves it out).
@@ -155,6 +171,26 @@ if [ "${IVS_DEBUG_LANE:-1}" = 1 ]; then
 	fi
 fi
 
+# What make check leaves to other targets, or left out here.
+notrun=("make check-loaded (make check 3 times under stress-ng --cpu 2)"
+	"make bench" "make demo")
+if [ "$(id -u)" -ne 0 ]; then
+	notrun+=("make matrix (as root: the other kernels and DKMS)")
+else
+	left=()
+	for k in $("$HERE/kernels.sh" names); do
+		case " 6.1 ${KERNELS-6.12 7.x} " in *" $k "*) ;; *) left+=("$k") ;; esac
+	done
+	[ ${#left[@]} -eq 0 ] || notrun+=("make matrix KERNELS=\"${left[*]}\"")
+	[ "$IVS_DKMS" = 1 ] || notrun+=("DKMS (IVS_DKMS=0)")
+fi
+[ "${IVS_DEB:-1}" = 1 ] || notrun+=("make deb-check (IVS_DEB=0)")
+[ "${IVS_DEBUG_LANE:-1}" = 1 ] || notrun+=("the debug lane: bash ci/debug.sh (IVS_DEBUG_LANE=0)")
+notrun+=("make install outside a DESTDIR")
+
 step "summary"
 ivs_lane_lines
-ivs_summary
+printf 'not run here: %s' "${notrun[0]}"
+printf ', %s' "${notrun[@]:1}"
+echo
+check_summary

@@ -154,9 +154,9 @@ fi
 # --- make checkpatch -----------------------------------------------------
 if [ ! -f "$CHECKPATCH" ]; then
 	skip "make checkpatch: no checkpatch.pl (run ci/prepare.sh)"
-elif (export CHECKPATCH; mk "$T" "$L/checkpatch.log" checkpatch) &&
+elif mk "$T" "$L/checkpatch.log" checkpatch CHECKPATCH="$CHECKPATCH" &&
 	grep -qE '^checkpatch: [0-9]+ files clean$' "$L/checkpatch.log"; then
-	ok "make checkpatch: $(grep '^checkpatch:' "$L/checkpatch.log" | sed 's/^checkpatch: //')"
+	ok "make checkpatch: $(grep '^checkpatch:' "$L/checkpatch.log" | tail -n 1 | sed 's/^checkpatch: //')"
 else
 	notok "make checkpatch is clean"; diag "$L/checkpatch.log"
 fi
@@ -189,7 +189,7 @@ if ! mk "$U" "$L/install-noheaders.log" install KDIR="$MISSING" DESTDIR="$S/dest
 	[ "$(lines "$L/install-noheaders.log")" -eq 1 ] &&
 	grep -q 'WITH_MODULE=0' "$L/install-noheaders.log" &&
 	grep -q 'DKMS' "$L/install-noheaders.log" && [ ! -e "$S/dest3" ]; then
-	ok "make install without headers fails with one line: $(grep -v directory "$L/install-noheaders.log" | sed 's/^Makefile:[0-9]*: \*\*\* //')"
+	ok "make install without headers fails with one line: $(grep -v directory "$L/install-noheaders.log" | sed 's/^Makefile:[0-9]*: \*\*\* //; s/\.  Stop\.$//')"
 else
 	notok "make install without headers fails with one line naming WITH_MODULE=0 and DKMS"
 	diag "$L/install-noheaders.log"
@@ -228,16 +228,21 @@ tracked_left() { # DIR: the copied source files are all still there
 		[ -e "$1/$f" ] || { echo "# gone: $f"; return 1; }
 	done <"$L/manifest"
 }
-left=$( (cd "$T" && find . \( -name '*.ko' -o -name '*.o' -o -name '*.mod.c' \) \
-	! -path './build/*'; for f in "${USERSPACE_OUT[@]}"; do [ -e "$f" ] && echo "$f"; done) | head -5)
+# outputs_left: up to 5 build outputs left in the test tree
+outputs_left() {
+	(cd "$T" && {
+		find . \( -name '*.ko' -o -name '*.o' -o -name '*.mod.c' \
+			-o -name Module.symvers \) ! -path './build/*'
+		for f in "${USERSPACE_OUT[@]}"; do [ ! -e "$f" ] || echo "$f"; done
+	} | head -n 5)
+	return 0
+}
+left=$(outputs_left)
 if [ -z "$left" ]; then
 	notok "make clean: the test tree had no build outputs to clean"
 elif mk "$T" "$L/clean.log" clean && has_all "$T" "${CACHES[@]}" &&
 	[ ! -e "$T/build/check" ] && [ ! -e "$T/build/logs" ] && tracked_left "$T" &&
-	left=$( (cd "$T" && find . \( -name '*.ko' -o -name '*.o' -o -name '*.mod.c' \
-		-o -name 'Module.symvers' \) ! -path './build/*'
-		for f in "${USERSPACE_OUT[@]}"; do [ -e "$f" ] && echo "$f"; done) | head -5) &&
-	[ -z "$left" ]; then
+	left=$(outputs_left) && [ -z "$left" ]; then
 	ok "make clean removes build outputs, build/check and build/logs; caches in build/ stay"
 else
 	notok "make clean removes build outputs, build/check and build/logs; caches in build/ stay"
@@ -267,7 +272,7 @@ dry() {
 	elif [ -n "$bad" ]; then
 		notok "make $target: missing or not parsing:$bad"; diag "$log"
 	else
-		ok "make $target resolves to $(echo $scripts) (run by make check or its own lane)"
+		ok "make $target resolves to $(echo $scripts), which exists and parses"
 	fi
 }
 dry check
@@ -281,7 +286,7 @@ dry deb-check
 # --- every target README names has a test above ---------------------------
 TESTED=" all module userspace W=1 sparse checkpatch install clean distclean check check-loaded demo bench matrix deb deb-check "
 untested=""
-for t in $(grep -oE '(`|^ +|&& )make( +[A-Za-z][A-Za-z0-9=_-]*)?' "$REPO/README" |
+for t in $(grep -oE '(`|^ +|&& )make( [A-Za-z][A-Za-z0-9=_-]*)?' "$REPO/README" |
 	sed -E 's/^[`& ]*make *//; s/^$/all/' | sort -u); do
 	case "$TESTED" in *" $t "*) ;; *) untested="$untested make $t" ;; esac
 done
