@@ -10,7 +10,9 @@
 # and checks the output and exit status of every peer command, with a
 # `peer watch` in the background that sees the other CLI peers come, ring
 # it and go. Prints TAP (plan last) and exits non-zero if a check failed;
-# takes a few seconds, always under 30; removes its socket, memory and
+# takes a few seconds. Every wait is for an event (a line of output, the
+# server's ready line) with a bound of IVS_WAIT_TIMEOUT (120) seconds; a
+# watchdog ends the whole test after 600 s. Removes its socket, memory and
 # processes on every exit.
 
 set -u
@@ -40,10 +42,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# a watchdog: the whole test stays under 30 s
+WAIT=${IVS_WAIT_TIMEOUT:-120}
+# a watchdog, in case something waits for ever: the test takes seconds
 (
 	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep 28 &
+	sleep 600 &
 	s=$!
 	wait "$s" && echo "# cli-peer-test: out of time" >&2 && kill -TERM $$
 ) 2>/dev/null &
@@ -70,13 +73,22 @@ has() { # PATTERN [FILE]: grep -E, showing the file when it fails
 	return 1
 }
 errhas() { has "$1" "$T/err"; }
-# until FILE PATTERN: wait up to 5 s for a line matching PATTERN in FILE
-until_line() {
-	for _ in $(seq 100); do
-		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+# wait_until WHAT COMMAND...: poll COMMAND (quietly) until it succeeds;
+# after $WAIT seconds, one comment naming WHAT, and fail
+wait_until() {
+	local what=$1 end=$((SECONDS + WAIT))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# timed out after $WAIT s waiting for $what"
+			return 1
+		fi
 		sleep 0.05
 	done
-	echo "# timed out waiting for /$2/ in $1:"
+}
+# until FILE PATTERN: wait for a line matching PATTERN in FILE
+until_line() {
+	wait_until "/$2/ in $1" grep -qE -- "$2" "$1" && return 0
 	sed 's/^/#   /' "$1"
 	return 1
 }
@@ -95,6 +107,8 @@ in_order() {
 	done
 }
 ms() { date +%s%3N; }
+joins() { grep -c '^peer [0-9]* joined$' "$T/watch"; }
+balanced() { [ "$(joins)" = "$(grep -c '^peer [0-9]* left$' "$T/watch")" ]; }
 
 mkdir -p "$T"
 rm -f "$T"/*
@@ -112,8 +126,11 @@ fi
 "$SERVER" -F -S "$SOCK" -M "$SHM" -l 1M -n 2 2>"$T/server.log" &
 server=$!
 pids+=("$server")
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-check "ivshmem-server listens on $SOCK" [ -S "$SOCK" ]
+# ready once it says so (ivshmem-server(8)), or never if it died
+server_up_or_gone() { grep -q '^ivshmem-server: ready: listening on ' "$T/server.log" || ! kill -0 "$server"; }
+wait_until "the server's ready line" server_up_or_gone
+check "ivshmem-server says it is ready: listening on $SOCK" \
+	grep -qx "ivshmem-server: ready: listening on $SOCK" "$T/server.log"
 
 # ------------------------------------------------------------ help, usage
 check "peer --help exits 0" run 0 "$IV" peer --help
@@ -161,7 +178,8 @@ check "... ivshmem: peer SOCKET: connect: No such file or directory" \
 	errhas "^ivshmem: peer $T/no-such.sock: connect: No such file or directory"
 
 # ------------------------------------------------------------ a watcher
-"$IV" peer -S "$SOCK" --timeout 25000 watch >"$T/watch" 2>"$T/watch.err" &
+# until the server goes (the end of the test); the timeout bounds a hang
+"$IV" peer -S "$SOCK" --timeout 600000 watch >"$T/watch" 2>"$T/watch.err" &
 watch=$!
 pids+=("$watch")
 check "watch: joins" until_line "$T/watch" '^joined as peer [0-9]* \(2 vectors, 1 MiB\)$'
@@ -176,15 +194,12 @@ check "... peers [$W]" has "\"peers\": \[$W\]"
 check "ring $W 1 (the watcher, vector 1): exit 0" run 0 "$IV" peer -S "$SOCK" ring "$W" 1
 check "... prints nothing" sh -c "[ ! -s '$T/out' ] && [ ! -s '$T/err' ]"
 saw_ring() {
-	local r i
+	local r
 	until_line "$T/watch" '^vector 1 fired$' >/dev/null || return 1
 	# the ringer is the newest peer; once every transient peer has left,
 	# its join and departure are both there. The ring and the join come by
 	# different fds, so either can be printed first.
-	for i in $(seq 100); do
-		[ "$(grep -c ' joined$' "$T/watch")" = "$(grep -c ' left$' "$T/watch")" ] && break
-		sleep 0.05
-	done
+	wait_until "as many departures as joins in $T/watch" balanced
 	r=$(sed -n 's/^peer \([0-9]*\) joined$/\1/p' "$T/watch" | sort -n | tail -n1)
 	[ -n "$r" ] && in_order "$T/watch" "joined as peer $W (2 vectors, 1 MiB)" \
 		"peer $r joined" "peer $r left"
@@ -209,19 +224,17 @@ check "wait on vector 2 of 2: exit 1" run 1 "$IV" peer -S "$SOCK" wait 2 --timeo
 check "... out of range" errhas 'wait: vector 2 is out of range'
 
 nj=$(grep -c '^peer [0-9]* joined$' "$T/watch")
-"$IV" peer -S "$SOCK" wait 1 --timeout 10000 >"$T/wait.out" 2>"$T/wait.err" &
+"$IV" peer -S "$SOCK" wait 1 --timeout $((WAIT * 1000)) >"$T/wait.out" 2>"$T/wait.err" &
 waiter=$!
 pids+=("$waiter")
-joins() { grep -c '^peer [0-9]* joined$' "$T/watch"; }
-more_joins() { # N: wait up to 5 s for more than N joins in the watch
-	for _ in $(seq 100); do [ "$(joins)" -gt "$1" ] && return 0; sleep 0.05; done
-	return 1
+more_joins() { # N: wait for more than N joins in the watch
+	wait_until "more than $1 joins in $T/watch" eval '[ "$(joins)" -gt '"$1"' ]'
 }
 check "watch sees the waiter join" more_joins "$nj"
 wid=$(grep '^peer [0-9]* joined$' "$T/watch" | tail -n1 | awk '{print $2}')
 echo "# the waiter is peer $wid"
 check "ring the waiter on vector 0, which it does not wait for" run 0 "$IV" peer -S "$SOCK" ring "$wid" 0
-sleep 0.2
+# (had it woken, it would print 'vector 0' and be gone for the next ring)
 check "... it keeps waiting" kill -0 "$waiter"
 check "ring it on vector 1" run 0 "$IV" peer -S "$SOCK" ring "$wid" 1
 wait "$waiter"
@@ -270,9 +283,8 @@ for sig in INT TERM; do
 	rc=$?
 	check "watch ends with exit 0 on SIG$sig (rc $rc)" [ "$rc" = 0 ]
 done
-balanced() { [ "$(joins)" = "$(grep -c '^peer [0-9]* left$' "$T/watch")" ]; }
-sleep 0.3
-check "the first watch saw every peer that came go again" balanced
+check "the first watch saw every peer that came go again" \
+	wait_until "as many departures as joins in $T/watch" balanced
 
 kill "$server"
 wait "$server"

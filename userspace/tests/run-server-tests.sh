@@ -9,6 +9,8 @@
 # <repo>/build/host-tests), runs the test programs and prints TAP.
 # Sockets go to /tmp (short paths), shm objects get names with the pid.
 # Set CC to use another compiler, IVSHMEM_SKIP_QEMU=1 to skip the QEMU check.
+# Every wait is for an event (the server's ready line, a line of a peer's
+# output), bounded by IVS_WAIT_TIMEOUT (120) seconds.
 
 set -u
 
@@ -28,6 +30,31 @@ say_ok() { n=$((n + 1)); echo "ok $n - $*"; }
 say_not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 say_skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 comment() { sed 's/^/# /'; }
+WAIT=${IVS_WAIT_TIMEOUT:-120}
+
+# wait_until WHAT COMMAND...: poll COMMAND (quietly) until it succeeds;
+# after $WAIT seconds, one comment naming WHAT, and fail
+wait_until() {
+	local what=$1 end=$((SECONDS + WAIT))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# timed out after $WAIT s waiting for $what"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+# start_server LOG ARGS...: ivshmem-server -F ARGS in the background (pid in
+# $spid); waits for its ready line (ivshmem-server(8))
+start_server() {
+	local log=$1
+	shift
+	"$BUILD/ivshmem-server" -F "$@" 2>"$log" &
+	spid=$!
+	wait_until "ivshmem-server's ready line in $log" eval \
+		"grep -q '^ivshmem-server: ready: listening on ' '$log' || ! kill -0 $spid"
+}
 
 # run a test program; number its "ok - " / "not ok - " lines
 run_tap() {
@@ -96,7 +123,7 @@ run_tap test-peer-fake "$BUILD/test-peer-fake"
 # ---------------------------------------------------------------------
 # QEMU: an unmodified ivshmem-doorbell device must accept the server.
 qemu_check() {
-	local qemu sock shm log w q1 q2 wpid spid q1pid rc1 rc2 i
+	local qemu sock shm log w q1 q2 wpid spid q1pid rc1 rc2
 	qemu=$(command -v qemu-system-x86_64)
 	sock=/tmp/ivs-qemu-$$.sock
 	shm=ivs-qemu-$$
@@ -108,21 +135,22 @@ qemu_check() {
 		   -chardev "socket,path=$sock,id=c"
 		   -device ivshmem-doorbell,chardev=c,vectors=2 -monitor stdio)
 
-	"$BUILD/ivshmem-server" -F -v -n 2 -S "$sock" -M "$shm" 2>"$log" &
-	spid=$!
-	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	start_server "$log" -v -n 2 -S "$sock" -M "$shm"
 
 	# a host peer first (id 0); it rings every vector of each peer that joins
-	"$BUILD/peer-watch" "$sock" 25 2 >"$w" 2>&1 &
+	"$BUILD/peer-watch" "$sock" $((3 * WAIT)) 2 >"$w" 2>&1 &
 	wpid=$!
-	for i in $(seq 100); do grep -q '^id ' "$w" && break; sleep 0.05; done
+	wait_until "peer-watch to join" grep -q '^id ' "$w"
 
-	# QEMU #1 (id 1) stays for 3 s; QEMU #2 (id 2) gets peers 0 and 1 as existing peers
-	(sleep 3; echo quit) | timeout 40 "$qemu" "${dev[@]}" >"$q1" 2>&1 &
+	# QEMU #1 (id 1) stays until QEMU #2 (id 2) joined, which so gets peers
+	# 0 and 1 as existing peers; #2 quits once it joined and showed its PCI
+	# device. (timeout: only against a QEMU that hangs)
+	(wait_until "QEMU #2 to join" grep -qx 'joined 2' "$w" >&2; echo quit) |
+		timeout $((3 * WAIT)) "$qemu" "${dev[@]}" >"$q1" 2>&1 &
 	q1pid=$!
-	sleep 1
-	(sleep 1; echo "info pci"; sleep 0.3; echo quit) |
-		timeout 40 "$qemu" "${dev[@]}" >"$q2" 2>&1
+	wait_until "QEMU #1 to join" grep -qx 'joined 1' "$w"
+	(wait_until "QEMU #2 to join" grep -qx 'joined 2' "$w" >&2; echo "info pci"; echo quit) |
+		timeout $((3 * WAIT)) "$qemu" "${dev[@]}" >"$q2" 2>&1
 	rc2=$?
 	wait $q1pid
 	rc1=$?
@@ -156,23 +184,26 @@ qemu_check() {
 # QEMU (7.2) aborts when a peer id it saw leave joins and leaves again: the
 # server must not hand a departed peer's id out again soon.
 qemu_churn_check() {
-	local qemu sock shm log q rc i
+	local qemu sock shm log q rc i spid
 	qemu=$(command -v qemu-system-x86_64)
 	sock=/tmp/ivs-qchurn-$$.sock
 	shm=ivs-qchurn-$$
 	log=$BUILD/qemu-churn-server.log
 	q=$BUILD/qemu-churn.out
-	"$BUILD/ivshmem-server" -F -v -n 1 -S "$sock" -M "$shm" 2>"$log" &
-	local spid=$!
-	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-	(sleep 6; echo quit) | timeout 40 "$qemu" -accel tcg -machine pc -nodefaults \
+	start_server "$log" -v -n 1 -S "$sock" -M "$shm"
+	# QEMU (peer 0) quits once it was told of all six departures (and then
+	# answered a monitor command, so it has read them)
+	lefts() { [ "$(grep -c 'peer [0-9]* left' "$log")" -ge "$1" ]; }
+	(wait_until "six host peers to leave" lefts 6 >&2; echo "info pci"; echo quit) |
+		timeout $((3 * WAIT)) "$qemu" -accel tcg -machine pc -nodefaults \
 		-display none -S -chardev "socket,path=$sock,id=c" \
 		-device ivshmem-doorbell,chardev=c,vectors=1 -monitor stdio >"$q" 2>&1 &
 	local qpid=$!
-	sleep 1
+	wait_until "QEMU to join" grep -q 'peer 0 joined' "$log"
+	# one after another: each has left (the server says so) before the next
 	for i in 1 2 3 4 5 6; do
 		"$BUILD/peer-watch" "$sock" 0 >/dev/null 2>&1
-		sleep 0.3
+		wait_until "host peer $i to leave" lefts "$i"
 	done
 	wait $qpid
 	rc=$?
