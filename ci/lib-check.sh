@@ -207,17 +207,13 @@ lib_check_main() {
 	sock=$W/doorbell.sock
 	shm=ivs-test-$IVS_USER-$$-lib
 	server=""
-	if make -C "$REPO/userspace/server" -s >"$W/server-build.log" 2>&1; then
-		"$REPO/userspace/server/ivshmem-server" -F -v -S "$sock" -M "$shm" -l 1M -n 2 \
-			>"$W/server.log" 2>&1 &
-		server=$!
-		ivs_kill_on_exit "$server"
-		for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-	fi
-	if [ -n "$server" ] && [ -S "$sock" ]; then
+	# up = its ready line (the socket accepts connections), see lib.sh
+	if make -C "$REPO/userspace/server" -s >"$W/server-build.log" 2>&1 &&
+	   ivs_start_server "$sock" "$shm" 2 -v -l 1M; then
+		server=$IVS_SERVER_PID
 		host_ok "ivshmem-server for the doorbell device is up"
 	else
-		cat "$W/server-build.log" "$W/server.log" 2>/dev/null
+		cat "$W/server-build.log" "${IVS_SERVER_LOG:-/dev/null}" 2>/dev/null
 		host_fail "ivshmem-server for the doorbell device is up"
 		return 1
 	fi
@@ -227,7 +223,8 @@ lib_check_main() {
 		>"$W/watch.out" 2>"$W/watch.err" &
 	watch=$!
 	ivs_kill_on_exit "$watch"
-	for _ in $(seq 50); do grep -q '^joined as peer' "$W/watch.out" && break; sleep 0.1; done
+	ivs_wait_for 0 "'ivshmem peer watch' to join ($W/watch.out)" \
+		grep -q '^joined as peer' "$W/watch.out" || true
 	if grep -qx 'joined as peer 0 (2 vectors, 1 MiB)' "$W/watch.out"; then
 		host_ok "'ivshmem peer watch' joined the server as peer 0"
 	else
@@ -240,7 +237,8 @@ lib_check_main() {
 		host_fail "'ivshmem peer write' leaves a message for the guest"
 	fi
 	# the writer's id must be free again before QEMU comes, which gets peer 1
-	for _ in $(seq 50); do grep -q '^peer 1 left$' "$W/watch.out" && break; sleep 0.1; done
+	ivs_wait_for 0 "the watch to see 'ivshmem peer write' (peer 1) leave" \
+		grep -qx 'peer 1 left' "$W/watch.out" || true
 	l0=$(wc -l <"$W/watch.out")
 	lc_guest_id() { # the first peer to join after line l0 of the watch: QEMU
 		tail -n +$((l0 + 1)) "$W/watch.out" | sed -n 's/^peer \([0-9]*\) joined$/\1/p' | head -1
@@ -248,6 +246,7 @@ lib_check_main() {
 	lc_shm_word() {
 		dd if="/dev/shm/$shm" bs=1 skip=$((0x4000)) count=4 status=none 2>/dev/null | tr -d '\0'
 	}
+	lc_shm_says() { [ "$(lc_shm_word)" = "$1" ]; }
 	# the answerer: once the guest writes "wait" at 0x4000 (its 'ivshmem
 	# wait' listens by then), ring its vector 0 with 'ivshmem peer ring',
 	# ONCE: QEMU's ivshmem device (hw/misc/ivshmem.c, close_peer_eventfds)
@@ -256,15 +255,14 @@ lib_check_main() {
 	# QEMU on the server write to freed memory, and abort ("double free")
 	# when it leaves again. One transient peer while QEMU runs is safe.
 	(
-		for _ in $(seq 3000); do [ "$(lc_shm_word)" = wait ] && break; sleep 0.1; done
+		# as long as the guest may take to get there: its whole timeout
+		ivs_wait_for "$((${IVS_TIMEOUT:-300} * 2))" "the guest to write 'wait' at 0x4000" \
+			lc_shm_says wait || exit 1
 		g=$(lc_guest_id)
 		lc_iv ring "$g" 0 || { echo "ring '$g' 0 failed"; exit 1; }
-		for _ in $(seq 300); do
-			[ "$(lc_shm_word)" = 'done' ] && { echo "rang peer $g once"; exit 0; }
-			sleep 0.2
-		done
-		echo "the guest (peer '$g') never wrote done"
-		exit 1
+		ivs_wait_for 0 "the guest (peer '$g') to write 'done' at 0x4000" \
+			lc_shm_says 'done' || exit 1
+		echo "rang peer $g once"
 	) >"$W/answer.log" 2>&1 &
 	answer=$!
 	ivs_kill_on_exit "$answer"
@@ -277,7 +275,11 @@ lib_check_main() {
 		-device ivshmem-doorbell,id=libc,chardev=libdb,vectors=2,addr=0x12 || true
 
 	lc_step "host: what the host peer saw"
-	for _ in $(seq 20); do kill -0 "$answer" 2>/dev/null || break; sleep 0.1; done
+	# once the guest wrote 'done' the answerer ends by itself; else it waits
+	# for what will not come now that the guest is gone
+	if lc_shm_says 'done'; then
+		ivs_wait_for 0 "the answerer to end" eval "! kill -0 $answer" || true
+	fi
 	kill "$answer" 2>/dev/null
 	if wait "$answer"; then
 		host_ok "'ivshmem peer ring' woke the guest's 'ivshmem wait' ($(cat "$W/answer.log"))"
@@ -285,8 +287,10 @@ lib_check_main() {
 		sed 's/^/    /' "$W/answer.log"
 		host_fail "'ivshmem peer ring' woke the guest's 'ivshmem wait'"
 	fi
-	sleep 0.5	# the server tells the watch that QEMU has gone
 	gid=$(lc_guest_id)
+	# the server tells the watch that QEMU has gone
+	[ -z "$gid" ] || ivs_wait_for 0 "the watch to see the guest (peer $gid) leave" \
+		grep -qx "peer $gid left" "$W/watch.out" || true
 	tail -n +$((l0 + 1)) "$W/watch.out" >"$W/watch.guest"
 	if [ -n "$gid" ] &&
 	   lc_in_order "$W/watch.guest" "peer $gid joined" "vector 1 fired" "peer $gid left"; then

@@ -14,6 +14,16 @@
 #                                4 GiB on -machine pc (else SeaBIOS puts BAR2s up to
 #                                ~1 GiB below 4 GiB, in the MTRR-uncachable hole)
 #   ivs_kill_on_exit PID         kill PID and its descendants at exit
+#   ivs_wait_for SECONDS WHAT COMMAND...
+#                                run COMMAND (quietly) every 0.1 s until it
+#                                succeeds; after SECONDS (0: $IVS_WAIT_TIMEOUT,
+#                                default 120) print "timed out after N s waiting
+#                                for WHAT" on stderr and fail
+#   ivs_start_server SOCKET SHM_NAME VECTORS [SERVER OPTION...]
+#                                an ivshmem-server (-l 4M unless an option says
+#                                otherwise) in the background, killed at exit;
+#                                waits for its ready line. Sets IVS_SERVER_PID and
+#                                IVS_SERVER_LOG ($IVS_LOGDIR/server-NAME.log)
 #   ivs_guest NAME INITRD SCRIPT [run-guest options] [-- QEMU ARGS]
 #                                boot a guest (log: $IVS_LOGDIR/NAME.log), then
 #                                check its log (IVS_PLANS=N: expected TAP plans);
@@ -116,4 +126,43 @@ ivs_summary() {
 		echo "$p passed, $f failed"
 	fi
 	[ "$f" -eq 0 ]
+}
+
+# Every wait of the harness waits for an event with a generous bound: a
+# loaded 2-core machine running several guests is slow, and a condition
+# that holds ends the wait at once.
+ivs_wait_for() {
+	local secs=${1:-0} what=$2 end
+	shift 2
+	[ "$secs" -gt 0 ] 2>/dev/null || secs=${IVS_WAIT_TIMEOUT:-120}
+	end=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "timed out after $secs s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# the ready line ivshmem-server(8) logs once its socket accepts connections
+IVS_SERVER_READY='^ivshmem-server: ready: listening on '
+
+ivs_server_up_or_gone() { # LOG PID
+	grep -q "$IVS_SERVER_READY" "$1" 2>/dev/null || ! kill -0 "$2" 2>/dev/null
+}
+
+ivs_start_server() {
+	local sock=$1 shm=$2 vectors=$3
+	shift 3
+	IVS_SERVER_LOG=$IVS_LOGDIR/server-${shm##*-}.log
+	"$IVS_REPO/userspace/server/ivshmem-server" -F -S "$sock" -M "$shm" -l 4M -n "$vectors" \
+		"$@" >"$IVS_SERVER_LOG" 2>&1 &
+	IVS_SERVER_PID=$!
+	ivs_kill_on_exit "$IVS_SERVER_PID"
+	ivs_wait_for 0 "ivshmem-server's ready line in $IVS_SERVER_LOG" \
+		ivs_server_up_or_gone "$IVS_SERVER_LOG" "$IVS_SERVER_PID" || return 1
+	grep -q "$IVS_SERVER_READY" "$IVS_SERVER_LOG" && return 0
+	echo "ivshmem-server on $sock exited: $(tail -n 1 "$IVS_SERVER_LOG")" >&2
+	return 1
 }

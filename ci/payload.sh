@@ -1,6 +1,6 @@
 #!/bin/bash
 # payload.sh: shared by check.sh, bench.sh and demo.sh (source it after
-# lib.sh and ivs_env). ivs_build_payload DIR [MODDIR] builds into DIR: the
+# lib.sh and ivs_env; ivs_start_server is in lib.sh). ivs_build_payload DIR [MODDIR] builds into DIR: the
 # module (if not built yet), the test helper module, the selftests and host
 # tools, a payload/ for the guests and initrd.gz; it returns non-zero on a
 # failure. With MODDIR, both .ko files come from there (built for another
@@ -36,16 +36,4 @@ ivs_build_payload() {
 	cp "$w/userspace/tools/ivshmem" "$w/payload/"
 	cp "$IVS_CI"/guest/*.sh "$w/payload/"
 	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_CI/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
-}
-
-# ivs_start_server SOCKET SHM_NAME VECTORS: an ivshmem-server in the
-# background, killed at exit; waits for its socket. Sets IVS_SERVER_PID.
-ivs_start_server() {
-	"$IVS_REPO/userspace/server/ivshmem-server" -F -S "$1" -M "$2" -l 4M -n "$3" \
-		>"$IVS_LOGDIR/server-${2##*-}.log" 2>&1 &
-	IVS_SERVER_PID=$!
-	ivs_kill_on_exit "$IVS_SERVER_PID"
-	for _ in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
-	echo "ivshmem-server did not come up on $1" >&2
-	return 1
 }

@@ -49,6 +49,23 @@ run() {
 }
 has() { grep -q -- "$1" "${2:-$T/out}" || { echo "# no '$1' in ${2:-$T/out}:"; sed 's/^/#   /' "${2:-$T/out}"; return 1; }; }
 errhas() { has "$1" $T/err; }
+# wait_for SECONDS WHAT COMMAND...: run COMMAND every 0.1 s until it
+# succeeds; after SECONDS, one comment naming WHAT, and fail. Every wait
+# here waits for an event, with a bound generous for a loaded host.
+wait_for() {
+	wf_end=$(($(date +%s) + $1)) wf_s=$1 wf_what=$2
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$wf_end" ]; then
+			echo "# timed out after $wf_s s waiting for $wf_what"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+# the first 8 bytes of a bench role's line (its session) are non-zero
+# while it runs: A's at 0, B's at 64; B's phase at 104 once they measure
+nonzero8() { [ "$($IV read $C $1 8 | tr -d '\000' | wc -c)" -gt 0 ]; }
 
 node_of() { # SLOT -> /dev/ivshmemN
 	for d in /sys/bus/pci/devices/0000:00:$1.0/ivshmem/ivshmem*; do
@@ -216,14 +233,14 @@ check "usage: info without DEV: exit 2" run 2 $IV info
 check "usage: too many arguments: exit 2" run 2 $IV read $A 0 1 2
 
 # ---------------------------------------------------------------- doorbell
-# ring_till WAIT_OUT RING_ARGS...: ring until the background wait prints
-# (rings sent before it listens are lost); rrc: 0 if every ring exited 0
-ring_till() {
-	out=$1; shift; rrc=0; i=0
-	while [ ! -s "$out" ] && [ $i -lt 150 ]; do
-		$IV ring "$@" 2>>$T/rerr || rrc=1
-		sleep 0.1; i=$((i + 1))
-	done
+# ring_ready RING_ARGS...: once the background 'ivshmem wait --ready
+# $T/ready' listens (rings sent before are lost), ring once; rrc: its status
+ring_ready() {
+	rrc=1
+	wait_for 120 "the background 'ivshmem wait' to listen ($T/ready)" [ -e $T/ready ] ||
+		return 0
+	$IV ring "$@" 2>>$T/rerr
+	rrc=$?
 }
 if [ -n "$C" ]; then
 	check "doorbell: list shows $C with peer id $IDC and 2 vectors" \
@@ -238,18 +255,18 @@ if [ -n "$C" ]; then
 	check "doorbell: wait for vector 2 of 2: exit 1" run 1 $IV wait $C 2 --timeout 100
 	check "... (the device has 2 vectors)" errhas "(the device has 2 vectors)"
 
-	: >$T/rerr; : >$T/wout
-	$IV wait $C 1 --timeout 30000 >$T/wout 2>$T/werr &
+	: >$T/rerr; : >$T/wout; rm -f $T/ready
+	$IV wait $C 1 --timeout 120000 --ready $T/ready >$T/wout 2>$T/werr &
 	wp=$!
-	ring_till $T/wout $C $IDC 1
+	ring_ready $C $IDC 1
 	wait $wp; wrc=$?
 	check "doorbell: ring $C $IDC 1 (itself) exits 0" [ $rrc = 0 ]
 	check "doorbell: wait $C 1 sees it: exit 0" [ $wrc = 0 ]
 	check "... and prints exactly 'vector 1'" [ "$(cat $T/wout)" = "vector 1" ]
-	: >$T/wout
-	$IV wait $C 0 1 --timeout 30000 >$T/wout 2>$T/werr &
+	: >$T/wout; rm -f $T/ready
+	$IV wait $C 0 1 --timeout 120000 --ready $T/ready >$T/wout 2>$T/werr &
 	wp=$!
-	ring_till $T/wout --mmio $C $IDC 0
+	ring_ready --mmio $C $IDC 0
 	wait $wp; wrc=$?
 	check "doorbell: ring --mmio $C $IDC 0 exits 0" [ $rrc = 0 ]
 	check "doorbell: wait $C 0 1 sees it: exit 0, 'vector 0'" \
@@ -269,15 +286,10 @@ if [ -n "$C" ]; then
 			run 0 $IV ring $C $IVS_HOSTPEER 1
 		# ask the host to ring this guest on vector 0 once the wait listens
 		# (it rings once: see ring_once in lib-check.sh)
-		: >$T/wout
-		$IV wait $C 0 --timeout 60000 >$T/wout 2>$T/werr &
+		: >$T/wout; rm -f $T/ready
+		$IV wait $C 0 --timeout 120000 --ready $T/ready >$T/wout 2>$T/werr &
 		wp=$!
-		i=0
-		# shellcheck disable=SC2010 # the links' targets: anon_inode:[eventfd]
-		while ! ls -l /proc/$wp/fd 2>/dev/null | grep -q eventfd && [ $i -lt 100 ]; do
-			sleep 0.1; i=$((i + 1))
-		done
-		sleep 0.2
+		wait_for 120 "'ivshmem wait' to listen ($T/ready)" [ -e $T/ready ]
 		printf 'wait' | $IV write $C 0x4000
 		wait $wp; wrc=$?
 		check "host peer: it rings this guest: wait $C 0 exits 0" [ $wrc = 0 ]
@@ -303,14 +315,16 @@ if [ -n "$C" ]; then
 		       grep -qE '^busy-polling +[0-9.]+ +[0-9.]+ +1.00$' $T/out"
 	check "bench: B answered 3 x (30 + 3 warm-up) round trips" \
 		grep -q "B is peer $IDC, answered 99 round trips of A" $T/bench-b
+	# A first: B starts once A's line is there (the last pair retracted theirs)
 	$IV bench $C --role A --rounds 5 --spin 2000 --ring ioctl --timeout 60 >$T/bench-a 2>&1 &
 	ap=$!
-	sleep 1
-	check "bench: A first, B a second later, ring by ioctl: B exits 0" \
+	wait_for 120 "bench role A's line at 0" nonzero8 0
+	check "bench: A first, B once A waits, ring by ioctl: B exits 0" \
 		run 0 $IV bench $C --role B --timeout 60
 	wait $ap; arc=$?
 	check "bench: ... and A exits 0" [ $arc = 0 ]
-	# seen failing once in 20-odd runs: keep what A said for the next look
+	# it failed once in 20-odd runs (A read B's phase, then B's retracted
+	# session: see bench_await): if it ever fails again, A says why
 	[ $arc = 0 ] || sed 's/^/# bench A: /' $T/bench-a
 	check "bench: ... with the spin row named '2 us' and ring by ioctl" \
 		sh -c "grep -q '^spin 2 us, then doorbell ' $T/bench-a && grep -q 'ring by ioctl' $T/bench-a"
@@ -319,7 +333,8 @@ if [ -n "$C" ]; then
 	ap=$!
 	$IV bench $C --role B >/dev/null 2>&1 &
 	bp=$!
-	sleep 2
+	# killed once they measure: B took the first phase
+	wait_for 120 "the bench pair to start measuring (B's phase at 104)" nonzero8 104
 	kill -9 $ap $bp
 	wait $ap; wait $bp
 	check "bench: the killed pair left its sessions behind" \
