@@ -220,7 +220,7 @@ static bool __attribute__((unused)) expect_msg(int sock, int64_t want, bool want
 {
 	int64_t val = 0;
 	int fd = -1;
-	int r = raw_recv(sock, &val, &fd, 2000);
+	int r = raw_recv(sock, &val, &fd, 60000);	/* generous: it must come */
 	bool good = r == 1 && val == want && (fd >= 0) == want_fd;
 
 	if (!good)
@@ -345,7 +345,7 @@ static bool __attribute__((unused)) server_start(struct server_proc *sp, const c
 static int __attribute__((unused)) server_stop(struct server_proc *sp)
 {
 	int status = -1;
-	int64_t end = now_ms() + 5000;
+	int64_t end = now_ms() + 60000;
 
 	if (sp->pid <= 0)
 		return -1;

@@ -18,6 +18,12 @@
 
 #define GiB (UINT64_C(1) << 30)
 
+/*
+ * How long to wait for something that must happen: generous, since a
+ * loaded machine is slow, and a test that passes never waits that long.
+ */
+#define LONG_MS 60000
+
 static const char *scratch = "/tmp";
 
 struct raw {
@@ -64,7 +70,7 @@ static bool raw_join(const char *path, int n, struct raw *r, int *others, int *n
 	}
 	if (!expect_msg(r->sock, 0, false, NULL, "version"))
 		return false;
-	if (raw_recv(r->sock, &val, &fd, 2000) != 1 || fd >= 0 || val < 0 || val > 65535) {
+	if (raw_recv(r->sock, &val, &fd, LONG_MS) != 1 || fd >= 0 || val < 0 || val > 65535) {
 		diag("bad id message");
 		return false;
 	}
@@ -72,7 +78,7 @@ static bool raw_join(const char *path, int n, struct raw *r, int *others, int *n
 	if (!expect_msg(r->sock, -1, true, &r->shm, "memory"))
 		return false;
 	while (r->nvec < n) {
-		ret = raw_recv(r->sock, &val, &fd, 2000);
+		ret = raw_recv(r->sock, &val, &fd, LONG_MS);
 		if (ret != 1 || fd < 0) {
 			diag("handshake: r=%d val=%" PRId64 " fd=%d", ret, val, fd);
 			if (fd >= 0)
@@ -110,6 +116,47 @@ static bool raw_join(const char *path, int n, struct raw *r, int *others, int *n
 	return true;
 }
 
+/*
+ * Read what an existing peer is told until it got at least @want_vec
+ * eventfd messages and @want_leaves departures in all (or LONG_MS
+ * passed), then until @quiet_ms of silence: anything more is counted too.
+ */
+static void drain_until(int sock, int *vec_msgs, int *leaves, int want_vec, int want_leaves,
+			int quiet_ms)
+{
+	int64_t end = now_ms() + LONG_MS, val;
+	int fd;
+
+	while ((*vec_msgs < want_vec || *leaves < want_leaves) && now_ms() < end &&
+	       raw_recv(sock, &val, &fd, (int)(end - now_ms())) == 1) {
+		if (fd >= 0) {
+			close(fd);
+			(*vec_msgs)++;
+		} else {
+			(*leaves)++;
+		}
+	}
+	while (raw_recv(sock, &val, &fd, quiet_ms) == 1) {
+		if (fd >= 0) {
+			close(fd);
+			(*vec_msgs)++;
+		} else {
+			(*leaves)++;
+		}
+	}
+}
+
+/* wait until the server holds @want fds (LONG_MS at most); the count */
+static int wait_fds(pid_t pid, int want)
+{
+	int64_t end = now_ms() + LONG_MS;
+	int n;
+
+	while ((n = count_fds(pid)) != want && now_ms() < end)
+		sleep_ms(5);
+	return n;
+}
+
 /* Read what an existing peer is told until @quiet_ms of silence. */
 static void drain(int sock, int *vec_msgs, int *leaves, int quiet_ms)
 {
@@ -132,7 +179,7 @@ static bool wait_left(int sock, int64_t id)
 	int64_t val;
 	int fd;
 
-	while (raw_recv(sock, &val, &fd, 2000) == 1) {
+	while (raw_recv(sock, &val, &fd, LONG_MS) == 1) {
 		if (fd >= 0)
 			close(fd);
 		else if (val == id)
@@ -313,7 +360,7 @@ static void test_garbage(void)
 	good = good && expect_msg(a.sock, g.id, true, NULL, "join") &&
 	       expect_msg(a.sock, g.id, true, NULL, "join");
 	good = good && send(g.sock, "garbage!", 8, MSG_NOSIGNAL) == 8;
-	r = raw_recv(g.sock, &val, &fd, 2000);
+	r = raw_recv(g.sock, &val, &fd, LONG_MS);
 	ok(good && (r == 0 || r == -ECONNRESET), "a client that sends bytes is disconnected");
 	ok(expect_msg(a.sock, g.id, false, NULL, "garbage peer left"),
 	   "the others are told that it left");
@@ -326,7 +373,7 @@ static void test_garbage(void)
 	{
 		int vm = 0, lv = 0;
 
-		drain(a.sock, &vm, &lv, 200);
+		drain_until(a.sock, &vm, &lv, 2, 1, 100);
 		good = good && vm == 2 && lv == 1;
 	}
 	close(i.sock);
@@ -392,15 +439,16 @@ static void test_midhandshake(void)
 		shutdown(s, SHUT_WR);
 		close(s);
 	}
-	drain(a.sock, &vm, &lv, 300);
+	drain_until(a.sock, &vm, &lv, 80 * 4, 80, 100);
 	ok(good && vm == 80 * 4 && lv == 80,
 	   "80 clients leaving mid-handshake: the first peer saw 80 joins (%d fds) and 80 departures (%d)",
 	   vm, lv);
 	good = raw_join(sock, 4, &b, others, &no) && b.id != 0 && no == 1 && others[0] == 0;
 	ok(good, "the server still serves a full handshake afterwards");
 	raw_close(&b);
-	drain(a.sock, &vm, &lv, 200);
-	after = count_fds(sp.pid);
+	/* b's join and departure: the server closed b's fds by then */
+	drain_until(a.sock, &vm, &lv, 80 * 4 + 4, 80 + 1, 0);
+	after = wait_fds(sp.pid, base);
 	ok(base > 0 && after == base, "no fd leak in the server (%d fds before, %d after)", base, after);
 	raw_close(&a);
 	server_stop(&sp);
@@ -424,8 +472,8 @@ static void test_slow_reader(void)
 		ok(false, "slow reader: server starts");
 		goto out;
 	}
+	/* first in the listen backlog, so accepted first: peer 0 */
 	x.sock = unix_connect(sock);
-	sleep_ms(50);
 	for (k = 0; k < 6; k++)
 		good = good && raw_join(sock, 64, &y[k], NULL, NULL) && y[k].id == k + 1;
 	ok(good, "six peers with 64 vectors join while the first one does not read");
@@ -437,7 +485,7 @@ static void test_slow_reader(void)
 	for (k = 0; good && k < 6; k++) {
 		for (v = 0; good && v < 64; v++) {
 			fd = -1;
-			good = raw_recv(x.sock, &val, &fd, 2000) == 1 && val == k + 1 && fd >= 0 &&
+			good = raw_recv(x.sock, &val, &fd, LONG_MS) == 1 && val == k + 1 && fd >= 0 &&
 			       fd_is_eventfd(fd);
 			if (fd >= 0)
 				close(fd);
@@ -471,8 +519,7 @@ static void test_nonreader(void)
 		goto out;
 	}
 	base = count_fds(sp.pid);
-	x = unix_connect(sock);
-	sleep_ms(20);
+	x = unix_connect(sock);	/* accepted first: the listen backlog is in order */
 	for (k = 0; k < 300 && served; k++) {
 		struct raw y = RAW_INIT;
 		int64_t t0 = now_ms();
@@ -493,14 +540,13 @@ static void test_nonreader(void)
 	ok(file_contains(sp.log, "does not read"), "the server logs the reason");
 	/* the dropped client finds the end of the stream after what was sent */
 	do {
-		r = raw_recv(x, &val, &fd, 2000);
+		r = raw_recv(x, &val, &fd, LONG_MS);
 		if (fd >= 0)
 			close(fd);
 	} while (r == 1);
 	ok(r == 0, "the dropped client sees its connection closed");
 	close(x);
-	sleep_ms(50);
-	ok(count_fds(sp.pid) == base, "the server holds no fd of it any more (%d, was %d)",
+	ok(wait_fds(sp.pid, base) == base, "the server holds no fd of it any more (%d, was %d)",
 	   count_fds(sp.pid), base);
 	server_stop(&sp);
 out:
@@ -533,8 +579,8 @@ static void test_cycles(void)
 		if (k % 50 == 49)
 			drain(a.sock, &vm, &lv, 1);
 	}
-	drain(a.sock, &vm, &lv, 300);
-	after = count_fds(sp.pid);
+	drain_until(a.sock, &vm, &lv, 600, 300, 100);
+	after = wait_fds(sp.pid, base);
 	ok(good_joins == 300 && vm == 600 && lv == 300,
 	   "300 connect/disconnect cycles: all served, the first peer saw every join and departure");
 	ok(base > 0 && after == base, "server fd count equal before and after 300 cycles (%d, %d)",
@@ -564,7 +610,7 @@ static void test_limit(void)
 	for (k = 0; k < 3; k++)
 		good = good && raw_join(sock, 1, &p[k], NULL, NULL) && p[k].id == k;
 	s = unix_connect(sock);
-	r = raw_recv(s, &val, &fd, 2000);
+	r = raw_recv(s, &val, &fd, LONG_MS);
 	ok(good && s >= 0 && r == 0, "-P 3: a fourth client is closed before the handshake");
 	close(s);
 	ok(file_contains(sp.log, "limit of 3 peers"), "the refusal is logged");
@@ -608,7 +654,7 @@ static void test_signals(int sig, const char *name)
 	ok(good && atoi(buf) == sp.pid && shm_exists(shm) && path_exists(sock),
 	   "%s: pid file holds the server's pid; socket and shm object exist", name);
 	kill(sp.pid, sig);
-	end = now_ms() + 5000;
+	end = now_ms() + LONG_MS;
 	while (now_ms() < end && waitpid(sp.pid, &status, WNOHANG) != sp.pid)
 		sleep_ms(5);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the server exits with status 0",
@@ -720,7 +766,7 @@ static void test_socket_path(void)
 		ok(false, "socket path: server starts");
 		goto out;
 	}
-	status = run_server(args2, log, 5000);
+	status = run_server(args2, log, LONG_MS);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) != 0 && file_contains(log, "in use"),
 	   "a second server on a live socket refuses to start, saying the socket is in use");
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) != 0))
@@ -748,7 +794,7 @@ static void test_socket_path(void)
 	/* a regular file is never removed */
 	fd = open(sock, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	close(fd);
-	status = run_server(args2, log, 5000);
+	status = run_server(args2, log, LONG_MS);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) != 0 && file_contains(log, "not a socket") &&
 	   path_exists(sock), "a regular file at the socket path is refused and left alone");
 	unlink(sock);
@@ -800,7 +846,7 @@ static void test_existing_shm(void)
 	}
 	ok(good, "an existing shm object is served with its contents");
 	ok(shm_exists(shm), "and it is not removed at exit (the server did not create it)");
-	status = run_server(args_small, log, 5000);
+	status = run_server(args_small, log, LONG_MS);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) != 0 && file_contains(log, "already exists"),
 	   "an existing object larger than -l is refused, not shrunk");
 out:
@@ -858,7 +904,7 @@ static void test_daemon(void)
 	int64_t end;
 	bool good;
 
-	status = run_server(args, log, 5000);
+	status = run_server(args, log, LONG_MS);
 	fd = open(pidfile, O_RDONLY);
 	if (fd >= 0) {
 		if (read(fd, buf, sizeof(buf) - 1) < 0)
@@ -875,7 +921,7 @@ static void test_daemon(void)
 	ok(raw_join(sock, 1, &a, NULL, NULL), "daemon mode: the server serves");
 	raw_close(&a);
 	kill(pid, SIGTERM);
-	end = now_ms() + 5000;
+	end = now_ms() + LONG_MS;
 	while (now_ms() < end && (path_exists(sock) || path_exists(pidfile) || shm_exists(shm)))
 		sleep_ms(10);
 	ok(!path_exists(sock) && !path_exists(pidfile) && !shm_exists(shm),
@@ -941,7 +987,7 @@ static pid_t spawn_server(const char *const *args, const char *log)
 static int stop_pid(pid_t pid)
 {
 	int status = -1;
-	int64_t end = now_ms() + 60000;
+	int64_t end = now_ms() + LONG_MS;
 
 	kill(pid, SIGTERM);
 	while (now_ms() < end) {
@@ -978,7 +1024,7 @@ static int ready_once(bool use_inotify, int *ready)
 	char *dir = uniq("/tmp/ivs-ready", ""), *shm = uniq("ivs-test", "");
 	char *log = uniq("/tmp/ivs-test-log", ".txt"), *path;
 	const char *args[] = { "-F", "-S", NULL, "-M", shm, NULL };
-	int64_t end = now_ms() + 60000;
+	int64_t end = now_ms() + LONG_MS;
 	int in = -1, err = ETIMEDOUT;
 	struct stat st;
 	pid_t pid;
@@ -1094,7 +1140,7 @@ static void test_ready_daemon(void)
 		char buf[32] = "";
 		int status, fd, pid = 0, err;
 
-		status = run_server(args, log, 60000);
+		status = run_server(args, log, LONG_MS);
 		/* at once: no waiting for the file or the server */
 		err = connect_and_greet(sock);
 		if (!err)
@@ -1114,7 +1160,7 @@ static void test_ready_daemon(void)
 			close(fd);
 		}
 		if (pid > 0) {
-			int64_t end = now_ms() + 60000;
+			int64_t end = now_ms() + LONG_MS;
 
 			kill(pid, SIGTERM);
 			while (now_ms() < end && path_exists(pidfile))
@@ -1179,7 +1225,7 @@ static void test_bad_flags(void)
 			args[i++] = sock;
 		}
 		args[i] = NULL;
-		status = run_server(args, log, 5000);
+		status = run_server(args, log, LONG_MS);
 		ok(WIFEXITED(status) && WEXITSTATUS(status) == 2 && file_contains(log, cases[k].msg) &&
 		   !path_exists(sock) && !shm_exists(shm),
 		   "bad flag%s: rejected with exit status 2 and a message naming it", desc);
@@ -1188,7 +1234,7 @@ static void test_bad_flags(void)
 	}
 	{
 		const char *args[] = { "-h", NULL };
-		int status = run_server(args, log, 5000);
+		int status = run_server(args, log, LONG_MS);
 
 		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && file_contains(log, "Usage"),
 		   "-h prints the usage and exits 0");
