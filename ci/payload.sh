@@ -21,8 +21,23 @@ ivs_build_payload() {
 		cp "$IVS_REPO/ivshmem.ko" \
 			"$IVS_REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" "$w/payload/"
 	fi
+	# the selftests, on the kernel's lib.mk, and kselftest's runner
+	# (payload/ksft/run_kselftest.sh): files of linux-source-6.1 that
+	# prepare.sh may not have extracted yet
+	local ks m need=()
+	for m in lib.mk run_kselftest.sh kselftest/runner.sh kselftest/prefix.pl \
+		kselftest/module.sh; do
+		[ -f "$KSELFTEST_DIR/$m" ] || need+=("*/tools/testing/selftests/$m")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		ks=${KSELFTEST_DIR%/tools/testing/selftests}
+		[ "$ks" != "$KSELFTEST_DIR" ] || { echo "KSELFTEST_DIR=$KSELFTEST_DIR is not .../tools/testing/selftests" >&2; return 1; }
+		mkdir -p "$ks"
+		tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$ks" --strip-components=1 \
+			--wildcards "${need[@]}" || return 1
+	fi
 	make -C "$IVS_REPO/selftests/ivshmem" -s KSELFTEST_DIR="$KSELFTEST_DIR" \
-		OUT="$w/payload" || return 1
+		OUTPUT="$w/payload" INSTALL_PATH="$w/payload/ksft" all install_runner || return 1
 	make -C "$IVS_REPO/userspace/server" -s || return 1
 	gcc -O2 -Wall -Wextra -I"$IVS_REPO/selftests/ivshmem" \
 		-o "$w/pattern-tool" "$IVS_CI/pattern-tool.c" || return 1

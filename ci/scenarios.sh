@@ -51,18 +51,22 @@ ivs_scenarios() {
 		echo "-object memory-backend-file,id=$2-mem,size=$(stat -c %s "$3"),share=on,mem-path=$3" \
 		     "-device ivshmem-plain,id=$2,memdev=$2-mem,addr=0x$1"
 	}
-	spec() { # SLOT FILE HIGH: one entry of ivs.devs
-		echo "$1:$(stat -c %s "$2"):$3:${hseed[$2]}:${gseed[$2]}"
+	# The selftests' description of a guest's devices (ivs.selftest=, see
+	# selftests/ivshmem/devices.h): entries separated by ';', words by ','.
+	spec() { # SLOT FILE HIGH: one plain device
+		echo "0000:00:$1.0,kind=plain,size=$(stat -c %s "$2"),vectors=0,peer=0,high=$3,host_seed=${hseed[$2]},guest_seed=${gseed[$2]}"
 	}
 
+	# Plans: ivshmem_test (every device), ivshmem_lifecycle_test, the
+	# unload checks of plain.sh.
 	# shellcheck disable=SC2046 # plain prints several arguments
-	IVS_PLANS=5 ivs_guest "plain-low$sfx" "$W/initrd.gz" plain.sh "${kopt[@]}" --mem 512 \
-		--append "ivs.lifecycle=1 ivs.devs=$(spec 10 "$lo1" 0),$(spec 11 "$lo64" 0),$(spec 12 "$lo1g" 0)" -- \
+	IVS_PLANS=3 ivs_guest "plain-low$sfx" "$W/initrd.gz" plain.sh "${kopt[@]}" --mem 512 \
+		--append "ivs.lifecycle=1 ivs.selftest=$(spec 10 "$lo1" 0);$(spec 11 "$lo64" 0);$(spec 12 "$lo1g" 0)" -- \
 		$(plain 10 lo1 "$lo1") $(plain 11 lo64 "$lo64") $(plain 12 lo1g "$lo1g") &
 	low=$!
 	# shellcheck disable=SC2046
-	IVS_PLANS=2 ivs_guest "plain-high$sfx" "$W/initrd.gz" plain.sh "${kopt[@]}" --mem 512 \
-		--append "ivs.devs=$(spec 10 "$hi2" 1),$(spec 11 "$hi1g" 1)" -- \
+	IVS_PLANS=1 ivs_guest "plain-high$sfx" "$W/initrd.gz" plain.sh "${kopt[@]}" --mem 512 \
+		--append "ivs.selftest=$(spec 10 "$hi2" 1);$(spec 11 "$hi1g" 1)" -- \
 		$(plain 10 hi2 "$hi2") $(plain 11 hi1g "$hi1g") $(ivs_high_bars) &
 	high=$!
 	ivs_kill_on_exit "$low"
@@ -75,8 +79,9 @@ ivs_scenarios() {
 	SHM=ivs-test-$IVS_USER-$$-loop$tag
 	ivs_start_server "$SOCK" "$SHM" 4
 	server=$IVS_SERVER_PID
-	IVS_PLANS=2 ivs_guest "doorbell$sfx" "$W/initrd.gz" doorbell.sh "${kopt[@]}" --mem 512 \
-		--append "ivs.devs=10:4194304:4" -- \
+	# Plans: ivshmem_test, ivshmem_doorbell_test, run_kselftest.sh
+	IVS_PLANS=3 ivs_guest "doorbell$sfx" "$W/initrd.gz" doorbell.sh "${kopt[@]}" --mem 512 \
+		--append "ivs.selftest=0000:00:10.0,kind=doorbell,size=4194304,vectors=4" -- \
 		-chardev "socket,path=$SOCK,id=db" \
 		-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10 || true
 	kill "$server" 2>/dev/null || true
@@ -97,7 +102,8 @@ ivs_scenarios() {
 	ivs_kill_on_exit "$hostpeer"
 	pair() { # ROLE
 		IVS_PLANS=1 IVS_TIMEOUT=1200 ivs_guest "pair-$1$sfx" "$W/initrd.gz" pair.sh \
-			"${kopt[@]}" --mem 256 --append "ivs.role=$1 ivs.slot=10" -- \
+			"${kopt[@]}" --mem 256 \
+			--append "ivs.selftest=0000:00:10.0,kind=doorbell,vectors=4,role=$1" -- \
 			-chardev "socket,path=$SOCK,id=db" \
 			-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10
 	}

@@ -10,7 +10,8 @@ for d in /sys/bus/pci/devices/0000:00:$IVS_SLOT.0/ivshmem/ivshmem*; do
 done
 [ -n "$node" ] || { echo "1..1"; echo "not ok 1 device in slot $IVS_SLOT"; exit 1; }
 rc=0
-IVSHMEM_DEV=$node $P/ivshmem_storm_test /dev/ttyS1 || rc=1
+# the first (here: only) doorbell device
+$P/ivshmem_storm_test /dev/ttyS1 || rc=1
 grep ivshmem /proc/interrupts | sed 's/^/# /'
 rmmod ivshmem || rc=1
 exit $rc

@@ -3,9 +3,13 @@
  * ivshmem_bench: doorbell benchmarks between two guests (roles A and B) on
  * one ivshmem-server, with busy-polling a flag in shared memory measured
  * in the same run as the speed limit of notification. Nothing is
- * asserted: A prints a table.
+ * asserted: A prints a table (lines starting "BENCH"), and the one KTAP
+ * result says the benchmark ran.
  *
- *   IVSHMEM_DEV=/dev/ivshmemN IVSHMEM_ROLE=A|B ivshmem_bench [ROUNDS [SECONDS]]
+ *   ivshmem_bench [ROUNDS [SECONDS]]
+ *
+ * Runs on the first ivshmem-doorbell device (devices.h) with the role
+ * (A or B) the description gives it; without one it SKIPs.
  */
 
 #define _GNU_SOURCE
@@ -23,6 +27,8 @@
 
 #include <linux/ivshmem.h>
 
+#include "kselftest.h"
+#include "devices.h"
 #include "peers.h"
 #include "util.h"
 
@@ -37,7 +43,7 @@ struct bench {
 
 static void die(const char *what)
 {
-	fprintf(stderr, "ivshmem_bench: %s: %s\n", what, strerror(errno));
+	ksft_exit_fail_msg("%s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
@@ -185,8 +191,8 @@ static void one_way(struct bench *b, int mmio, int secs, double *rate,
 
 int main(int argc, char **argv)
 {
-	const char *path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
-	const char *role = getenv("IVSHMEM_ROLE");
+	const struct ivs_dev *d;
+	const char *path;
 	uint64_t rounds = argc > 1 ? strtoull(argv[1], NULL, 0) : 2000;
 	int secs = argc > 2 ? atoi(argv[2]) : 3;
 	struct result res[3];
@@ -197,20 +203,22 @@ int main(int argc, char **argv)
 	uint64_t sent[2], woke[2];
 	int i;
 
-	if (!role || (strcmp(role, "A") && strcmp(role, "B"))) {
-		fprintf(stderr, "ivshmem_bench: set IVSHMEM_ROLE to A or B\n");
-		return 2;
-	}
-	b.me = *role == 'A' ? ROLE_A : ROLE_B;
+	ksft_print_header();
+	d = ivs_first(IVS_KIND_DOORBELL);
+	if (!d)
+		ksft_exit_skip("no ivshmem-doorbell device\n");
+	if (!(d->has & IVS_HAS_ROLE))
+		ksft_exit_skip("%s: no role=A|B in the description\n", d->pci);
+	ksft_set_plan(1);
+	path = d->node;
+	b.me = d->role == 'A' ? ROLE_A : ROLE_B;
 	b.fd = open(path, O_RDWR);
 	if (b.fd < 0)
 		die(path);
 	if (ioctl(b.fd, IVSHMEM_IOCTL_INFO, &b.info))
 		die("info");
-	if (!(b.info.flags & IVSHMEM_INFO_REGS_MMAP)) {
-		fprintf(stderr, "ivshmem_bench: no register page\n");
-		return 1;
-	}
+	if (!(b.info.flags & IVSHMEM_INFO_REGS_MMAP))
+		ksft_exit_fail_msg("%s: no register page\n", path);
 	b.c = mmap(NULL, sizeof(*b.c), PROT_READ | PROT_WRITE, MAP_SHARED, b.fd, 0);
 	b.regs = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE, MAP_SHARED,
 		      b.fd, IVSHMEM_MMAP_REGS_OFFSET);
@@ -233,8 +241,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < 2; i++)
 		one_way(&b, i, secs, &rate[i], &sent[i], &woke[i]);
 
-	if (b.me != ROLE_A)
-		return 0;
+	if (b.me != ROLE_A) {
+		ksft_test_result_pass("bench: role B kept the pace\n");
+		ksft_exit_pass();
+	}
 	printf("BENCH %-38s %10s %10s %8s\n", "", "median us", "p99 us", "x poll");
 	for (i = 0; i < 3; i++)
 		printf("BENCH %-38s %10.1f %10.1f %8.1f\n", res[i].name,
@@ -247,5 +257,6 @@ int main(int argc, char **argv)
 		       rate[i], woke[i], rate[i] / rate[0]);
 	printf("BENCH (%" PRIu64 " round trips each, %" PRIu64 " busy-polled; %d s one way; %" PRIu64 " and %" PRIu64 " rings sent)\n",
 	       rounds, rounds * 10, secs, sent[0], sent[1]);
-	return 0;
+	ksft_test_result_pass("bench: round trips and one-way rates measured\n");
+	ksft_exit_pass();
 }

@@ -4,7 +4,8 @@
  * guest itself (its own peer id), so one guest and a server are enough to
  * go through doorbell register -> server -> MSI-X -> eventfd.
  *
- * Environment: IVSHMEM_DEV (default /dev/ivshmem0), IVSHMEM_EXPECT_VECTORS.
+ * One fixture variant per doorbell device (devices.h); without one, the
+ * tests SKIP. The vectors QEMU was given come from the description.
  */
 
 #define _GNU_SOURCE
@@ -23,6 +24,7 @@
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
+#include "devices.h"
 #include "util.h"
 
 /* How long a ring may take to arrive under TCG, and how long to wait for
@@ -41,22 +43,27 @@ FIXTURE(db) {
 	char name[64];
 };
 
+FIXTURE_VARIANT(db) {
+	const struct ivs_dev *dev;
+};
+
 FIXTURE_SETUP(db)
 {
+	const struct ivs_dev *d;
 	unsigned int i;
-	uint64_t v;
 
+	self->fd = -1;
 	for (i = 0; i < MAX_VEC; i++)
 		self->efd[i] = -1;
-	self->path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
+	d = IVS_SETUP_DEV(variant, "ivshmem-doorbell");
+	self->path = d->node;
 	self->fd = open(self->path, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0)
-		SKIP(return, "%s: %s", self->path, strerror(errno));
+	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", self->path, strerror(errno));
 	ASSERT_EQ(0, ioctl(self->fd, IVSHMEM_IOCTL_INFO, &self->info));
 	if (!self->info.nr_vectors)
-		SKIP(return, "%s has no doorbell vectors", self->path);
-	if (env_u64("IVSHMEM_EXPECT_VECTORS", &v))
-		ASSERT_EQ(v, self->info.nr_vectors);
+		IVS_SETUP_SKIP("%s has no doorbell vectors", self->path);
+	if (d->has & IVS_HAS_VECTORS)
+		ASSERT_EQ(d->vectors, self->info.nr_vectors);
 	ASSERT_TRUE(self->info.flags & IVSHMEM_INFO_DOORBELL);
 	self->nvec = self->info.nr_vectors < MAX_VEC ? self->info.nr_vectors : MAX_VEC;
 	for (i = 0; i < self->nvec; i++) {
@@ -395,4 +402,4 @@ TEST_F(db, ring_absent_peer_is_harmless)
 	EXPECT_EQ(0, ring(self->fd, self->info.peer_id, IVSHMEM_MAX_RING_VECTOR));
 }
 
-TEST_HARNESS_MAIN
+IVS_HARNESS_MAIN(db, IVS_KIND_DOORBELL)

@@ -28,9 +28,11 @@
  * parameter allow_exec is set) or out-of-range mapping is ever granted,
  * unknown commands of the magic fail with ENOTTY, nonzero flags or
  * reserved fields are refused, write-only commands never write to their
- * argument and INFO writes exactly its structure. Prints TAP.
+ * argument and INFO writes exactly its structure. Prints KTAP through
+ * kselftest.h.
  *
- * Environment: IVSHMEM_DEV (default: every /dev/ivshmem*).
+ * Devices: every ivshmem device (devices.h), the first (lowest PCI
+ * address) checked again for a fresh open at the end.
  */
 
 #define _GNU_SOURCE
@@ -59,6 +61,9 @@
 #include <unistd.h>
 
 #include <linux/ivshmem.h>
+
+#include "kselftest.h"
+#include "devices.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE	0x100000
@@ -1182,21 +1187,11 @@ static int run_process(int proc, uint64_t min_ms, uint64_t max_ms,
 
 /* ---------------------------------------------------------------- */
 
-static int tap_n;
-static int tap_failed;
-
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	tap_failed |= !ok;
-}
+/* One result; kselftest.h wants the message's newline. */
+#define tap(ok, fmt, ...) do {						\
+	ksft_test_result(ok, fmt "\n", ##__VA_ARGS__);			\
+	fflush(stdout);							\
+} while (0)
 
 static int tainted(void)
 {
@@ -1263,10 +1258,8 @@ int main(int argc, char **argv)
 	uint64_t min_s = 60, max_s = 120, min_calls = 100000, start;
 	int nchildren = 2, opt, i, bad_children = 0, t0;
 	struct sigaction sa = { 0 };
-	const char *env = getenv("IVSHMEM_DEV");
 	pid_t kids[16];
 	char why[128];
-	glob_t g;
 
 	seed = (uint64_t)time(NULL) * 2654435761ULL ^ (uint64_t)getpid();
 	while ((opt = getopt(argc, argv, "s:t:T:n:j:f:v")) != -1) {
@@ -1290,28 +1283,18 @@ int main(int argc, char **argv)
 	}
 	if (max_s < min_s)
 		max_s = min_s;
-	printf("# ivshmem_fuzz: seed %" PRIu64 " (replay: -s %" PRIu64 "), %d+1 processes x %d threads, %" PRIu64 "-%" PRIu64 " s, at least %" PRIu64 " calls\n",
+	ksft_print_header();
+	ksft_print_msg("ivshmem_fuzz: seed %" PRIu64 " (replay: -s %" PRIu64 "), %d+1 processes x %d threads, %" PRIu64 "-%" PRIu64 " s, at least %" PRIu64 " calls\n",
 	       seed, seed, nchildren, nthreads, min_s, max_s, min_calls);
 
-	if (env && *env) {
-		snprintf(devs[0], sizeof(devs[0]), "%s", env);
-		ndevs = 1;
-	}
-	if (!glob("/dev/ivshmem*", 0, NULL, &g)) {
-		for (i = 0; i < (int)g.gl_pathc && ndevs < MAX_DEVS; i++)
-			if (!env || strcmp(env, g.gl_pathv[i]))
-				snprintf(devs[ndevs++], sizeof(devs[0]), "%s", g.gl_pathv[i]);
-		globfree(&g);
-	}
-	printf("1..5\n");
-	if (!ndevs || access(devs[0], F_OK)) {
-		printf("# no ivshmem device\n");
-		for (i = 0; i < 5; i++)
-			tap(1, "# SKIP no device");
-		return 0;
-	}
+	for (i = 0; i < ivs_devices() && ndevs < MAX_DEVS; i++)
+		if (ivs_devs[i].present)
+			snprintf(devs[ndevs++], sizeof(devs[0]), "%s", ivs_devs[i].node);
+	if (!ndevs)
+		ksft_exit_skip("no ivshmem device\n");
+	ksft_set_plan(5);
 	for (i = 0; i < ndevs; i++)
-		printf("# device %s\n", devs[i]);
+		ksft_print_msg("device %s\n", devs[i]);
 	{
 		char b[8] = "";
 		int fd = open("/sys/module/ivshmem/parameters/allow_exec", O_RDONLY);
@@ -1352,13 +1335,13 @@ int main(int argc, char **argv)
 
 		if (kids[i] < 0 || waitpid(kids[i], &status, 0) != kids[i] ||
 		    !WIFEXITED(status) || WEXITSTATUS(status)) {
-			printf("# child %d ended with status %#x (seed %" PRIu64 ")\n",
+			ksft_print_msg("child %d ended with status %#x (seed %" PRIu64 ")\n",
 			       i + 1, status, seed);
 			bad_children++;
 		}
 	}
 	for (i = 0; i < NR_OPS; i++)
-		printf("# %-24s %8" PRIu64 " succeeded %8" PRIu64 " failed %8" PRIu64 " ms\n",
+		ksft_print_msg("%-24s %8" PRIu64 " succeeded %8" PRIu64 " failed %8" PRIu64 " ms\n",
 		       op_names[i], st->ok[i], st->err[i], st->ns[i] / 1000000);
 
 	tap(st->calls >= min_calls, "fuzz: %" PRIu64 " calls in %.1f s (at least %" PRIu64 "; seed %" PRIu64 ")",
@@ -1372,5 +1355,6 @@ int main(int argc, char **argv)
 	why[0] = 0;
 	tap(still_works(why, sizeof(why)), "fuzz: the device works for a fresh open afterwards%s%s",
 	    why[0] ? ": " : "", why);
-	return tap_failed;
+	ksft_finished();
+	return 0;
 }

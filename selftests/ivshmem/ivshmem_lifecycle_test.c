@@ -2,8 +2,9 @@
 /*
  * ivshmem selftests: the device going away under open files and mappings.
  *
- * Needs root. IVSHMEM_DEV names the device to unbind and bind again
- * (default /dev/ivshmem0). The module must be loaded as "ivshmem".
+ * Needs root. Runs on the first ivshmem device (lowest PCI address, see
+ * devices.h), which it unbinds and binds again. The module must be loaded
+ * as "ivshmem".
  */
 
 #define _GNU_SOURCE
@@ -25,12 +26,15 @@
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
+#include "devices.h"
 #include "pattern.h"
 #include "util.h"
 
 static const char *dev_path(void)
 {
-	return getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
+	const struct ivs_dev *d = ivs_first(IVS_KIND_ANY);
+
+	return d ? d->node : "(no ivshmem device)";
 }
 
 static int try_rmmod(void)

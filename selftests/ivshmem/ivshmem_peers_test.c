@@ -6,9 +6,9 @@
  * memory (peers.h); each test binds its eventfds before its first barrier,
  * so no ring can arrive unbound.
  *
- * Environment: IVSHMEM_DEV (default /dev/ivshmem0), IVSHMEM_ROLE (A or B),
- * IVSHMEM_PINGPONG (round trips, default 10000), IVSHMEM_MESSAGES (stream
- * messages, default 100000).
+ * One fixture variant per doorbell device (devices.h); a device's role (A
+ * or B) comes from the description (role=), and a device without one
+ * SKIPs. It needs the other guest: not a test run_tests runs alone.
  */
 
 #define _GNU_SOURCE
@@ -27,6 +27,7 @@
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
+#include "devices.h"
 #include "peers.h"
 #include "util.h"
 
@@ -34,6 +35,8 @@
 #define QUIET_MS	200
 #define BARRIER_S	180
 #define MAX_VEC		64
+#define PINGPONG	10000	/* round trips */
+#define MESSAGES	100000	/* stream messages */
 
 FIXTURE(pair) {
 	int fd;
@@ -44,20 +47,26 @@ FIXTURE(pair) {
 	int efd[MAX_VEC];
 };
 
+FIXTURE_VARIANT(pair) {
+	const struct ivs_dev *dev;
+};
+
 FIXTURE_SETUP(pair)
 {
-	const char *path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
-	const char *role = getenv("IVSHMEM_ROLE");
-	int32_t fds[MAX_VEC];
 	struct ivshmem_bind b = { 0 };
+	const struct ivs_dev *d;
+	int32_t fds[MAX_VEC];
+	const char *path;
 	unsigned int i;
 
 	self->fd = -1;
 	for (i = 0; i < MAX_VEC; i++)
 		self->efd[i] = -1;
-	if (!role || (strcmp(role, "A") && strcmp(role, "B")))
-		SKIP(return, "IVSHMEM_ROLE is not A or B");
-	self->me = *role == 'A' ? ROLE_A : ROLE_B;
+	d = IVS_SETUP_DEV(variant, "ivshmem-doorbell");
+	path = d->node;
+	if (!(d->has & IVS_HAS_ROLE))
+		IVS_SETUP_SKIP("%s: no role=A|B in the description", d->pci);
+	self->me = d->role == 'A' ? ROLE_A : ROLE_B;
 	self->other = self->me == ROLE_A ? ROLE_B : ROLE_A;
 	self->fd = open(path, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", path, strerror(errno));
@@ -164,9 +173,8 @@ static int cmp_u64(const void *a, const void *b)
 TEST_F_TIMEOUT(pair, ping_pong, 600)
 {
 	struct peers_ctl *c = self->ctl;
-	uint64_t n = 10000, i, *rtt = NULL;
+	uint64_t n = PINGPONG, i, *rtt = NULL;
 
-	env_u64("IVSHMEM_PINGPONG", &n);
 	if (self->me == ROLE_A) {
 		rtt = calloc(n, sizeof(*rtt));
 		ASSERT_NE(NULL, rtt);
@@ -250,11 +258,10 @@ static void get_bytes(struct peers_ctl *c, uint64_t pos, void *dst, size_t n)
 TEST_F_TIMEOUT(pair, message_stream, 900)
 {
 	struct peers_ctl *c = self->ctl;
-	uint64_t n = 100000, seq, pos = 0, sum = FNV_INIT, rings = 0;
+	uint64_t n = MESSAGES, seq, pos = 0, sum = FNV_INIT, rings = 0;
 	uint8_t buf[256];
 	uint32_t hdr[2];
 
-	env_u64("IVSHMEM_MESSAGES", &n);
 	ASSERT_EQ(0, peers_barrier(c, self->me, 4000, BARRIER_S));
 	for (seq = 0; seq < n; seq++) {
 		uint32_t len = msg_len(seq), i;
@@ -353,4 +360,4 @@ TEST_F_TIMEOUT(pair, ringing_a_departed_peer_is_harmless, 300)
 	EXPECT_LE(1, wait_efd(self->efd[0], ARRIVE_MS));
 }
 
-TEST_HARNESS_MAIN
+IVS_HARNESS_MAIN(pair, IVS_KIND_DOORBELL)

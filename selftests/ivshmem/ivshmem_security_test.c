@@ -14,9 +14,9 @@
  *  - the device node is root-only (0600, root:root) as the driver creates
  *    it, and an unprivileged process cannot open it.
  *
- * Run it twice: with the module loaded as is, and with allow_exec=1.
- * Environment: IVSHMEM_DEV (default /dev/ivshmem0), IVSHMEM_EXPECT_EXEC
- * (0 or 1: fail unless the module parameter says so).
+ * Run it twice: with the module loaded as is, and with allow_exec=1; what
+ * it expects follows the module parameter. One fixture variant per device
+ * (devices.h).
  */
 
 #define _GNU_SOURCE
@@ -37,6 +37,7 @@
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
+#include "devices.h"
 #include "util.h"
 
 static int allow_exec_param(void)
@@ -55,13 +56,17 @@ FIXTURE(sec) {
 	long page;
 };
 
+FIXTURE_VARIANT(sec) {
+	const struct ivs_dev *dev;
+};
+
 FIXTURE_SETUP(sec)
 {
-	self->path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
+	self->fd = -1;
+	self->path = IVS_SETUP_DEV(variant, "ivshmem")->node;
 	self->page = sysconf(_SC_PAGESIZE);
 	self->fd = open(self->path, O_RDWR | O_CLOEXEC);
-	if (self->fd < 0)
-		SKIP(return, "%s: %s", self->path, strerror(errno));
+	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", self->path, strerror(errno));
 	ASSERT_EQ(0, ioctl(self->fd, IVSHMEM_IOCTL_INFO, &self->info));
 }
 
@@ -77,12 +82,9 @@ TEST_F(sec, exec_follows_allow_exec)
 	static const uint8_t code[] = { 0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3 };
 	int allowed = allow_exec_param();
 	size_t off = self->info.size - self->page;
-	uint64_t want;
 	void *x, *rw;
 
 	ASSERT_LE(0, allowed) TH_LOG("no /sys/module/ivshmem/parameters/allow_exec");
-	if (env_u64("IVSHMEM_EXPECT_EXEC", &want))
-		ASSERT_EQ(want, (uint64_t)allowed);
 	TH_LOG("allow_exec=%d", allowed);
 
 	x = mmap(NULL, self->page, PROT_READ | PROT_EXEC, MAP_SHARED, self->fd, off);
@@ -290,4 +292,4 @@ TEST_F(sec, node_is_root_only)
 	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("nobody could open %s", self->path);
 }
 
-TEST_HARNESS_MAIN
+IVS_HARNESS_MAIN(sec, IVS_KIND_ANY)

@@ -18,8 +18,9 @@
  * counted, there were at least one and at most as many as rings sent, and
  * a ring sent after the storm, once all was quiet, still arrives.
  *
- * Environment: IVSHMEM_DEV (default /dev/ivshmem0), IVSHMEM_STORM_TIMEOUT
- * (seconds to wait for the host, default 600).
+ * Runs on the first ivshmem-doorbell device (devices.h), and waits up to
+ * 600 s for the host. Prints KTAP through kselftest.h; without a doorbell
+ * device it SKIPs.
  */
 
 #define _GNU_SOURCE
@@ -45,23 +46,15 @@
 
 #include <linux/ivshmem.h>
 
+#include "kselftest.h"
+#include "devices.h"
 #include "storm.h"
 #include "util.h"
 
-static int tap_n, tap_failed;
+#define STORM_TIMEOUT_S	600
 
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	tap_failed |= !ok;
-}
+/* One result; kselftest.h wants the message's newline. */
+#define tap(ok, fmt, ...) ksft_test_result(ok, fmt "\n", ##__VA_ARGS__)
 
 static uint64_t now_ms(void)
 {
@@ -107,7 +100,7 @@ static void *responder(void *arg)
 
 	fd = open(tty_path, O_RDWR | O_NOCTTY);
 	if (fd < 0) {
-		printf("# %s: %s\n", tty_path, strerror(errno));
+		ksft_print_msg("%s: %s\n", tty_path, strerror(errno));
 		return NULL;
 	}
 	if (!tcgetattr(fd, &t)) {
@@ -141,8 +134,9 @@ static void counter_child(volatile uint64_t *c)
 
 int main(int argc, char **argv)
 {
-	const char *path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
-	uint64_t timeout_s = 600, base[STORM_MAX_VECTORS], prev[STORM_MAX_VECTORS];
+	const struct ivs_dev *d;
+	const char *path;
+	uint64_t timeout_s = STORM_TIMEOUT_S, base[STORM_MAX_VECTORS], prev[STORM_MAX_VECTORS];
 	uint64_t cur[STORM_MAX_VECTORS], efd_total[STORM_MAX_VECTORS] = { 0 };
 	uint64_t t, t_last, t_event = 0, max_gap = 0, end, rate0, c_last;
 	uint64_t min_progress = ~0ULL, samples = 0, storm_start = 0, storm_ms = 0;
@@ -157,39 +151,35 @@ int main(int argc, char **argv)
 	pid_t kid;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	env_u64("IVSHMEM_STORM_TIMEOUT", &timeout_s);
 	tty_path = argc > 1 ? argv[1] : NULL;
-	printf("1..6\n");
+	ksft_print_header();
+	d = ivs_first(IVS_KIND_DOORBELL);
+	if (!d)
+		ksft_exit_skip("no ivshmem-doorbell device\n");
+	path = d->node;
+	ksft_set_plan(6);
 
 	fd = open(path, O_RDWR);
 	if (fd < 0 || ioctl(fd, IVSHMEM_IOCTL_INFO, &info) || !info.nr_vectors ||
-	    class_name_of(fd, name, sizeof(name))) {
-		printf("Bail out! %s: no doorbell device (%s)\n", path, strerror(errno));
-		return 1;
-	}
+	    class_name_of(fd, name, sizeof(name)))
+		ksft_exit_fail_msg("%s: no doorbell device (%s)\n", path, strerror(errno));
 	nvec = info.nr_vectors < STORM_MAX_VECTORS ? info.nr_vectors : STORM_MAX_VECTORS;
 	ctl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ep = epoll_create1(0);
-	if (ctl == MAP_FAILED || counter == MAP_FAILED || ep < 0) {
-		printf("Bail out! setup: %s\n", strerror(errno));
-		return 1;
-	}
+	if (ctl == MAP_FAILED || counter == MAP_FAILED || ep < 0)
+		ksft_exit_fail_msg("setup: %s\n", strerror(errno));
 	for (v = 0; v < nvec; v++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = v };
 
 		efds[v] = eventfd(0, EFD_NONBLOCK);
-		if (efds[v] < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, efds[v], &ev)) {
-			printf("Bail out! eventfd: %s\n", strerror(errno));
-			return 1;
-		}
+		if (efds[v] < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, efds[v], &ev))
+			ksft_exit_fail_msg("eventfd: %s\n", strerror(errno));
 	}
 	b.count = nvec;
 	b.fds = (uintptr_t)efds;
-	if (ioctl(fd, IVSHMEM_IOCTL_BIND, &b) || irq_counts(base)) {
-		printf("Bail out! bind/interrupt_counts: %s\n", strerror(errno));
-		return 1;
-	}
+	if (ioctl(fd, IVSHMEM_IOCTL_BIND, &b) || irq_counts(base))
+		ksft_exit_fail_msg("bind/interrupt_counts: %s\n", strerror(errno));
 	memcpy(prev, base, sizeof(prev));
 
 	kid = fork();
@@ -202,8 +192,8 @@ int main(int argc, char **argv)
 	c_last = *counter;
 	usleep(2000000);
 	rate0 = (*counter - c_last) / 2;
-	printf("# %s: peer %u, %u vectors; counter %" PRIu64 "/s before the storm\n",
-	       path, info.peer_id, nvec, rate0);
+	ksft_print_msg("%s at %s: peer %u, %u vectors; counter %" PRIu64 "/s before the storm\n",
+	       path, d->pci, info.peer_id, nvec, rate0);
 
 	ctl->guest_id = info.peer_id;
 	ctl->nr_vectors = nvec;
@@ -244,7 +234,7 @@ int main(int argc, char **argv)
 			if (!irq_counts(cur)) {
 				for (v = 0; v < nvec; v++) {
 					if (cur[v] < prev[v]) {
-						printf("# vector %u: interrupt count went down %" PRIu64 " -> %" PRIu64 "\n",
+						ksft_print_msg("vector %u: interrupt count went down %" PRIu64 " -> %" PRIu64 "\n",
 						       v, prev[v], cur[v]);
 						monotonic = 0;
 					}
@@ -254,7 +244,7 @@ int main(int argc, char **argv)
 			} else {
 				monotonic = 0;
 			}
-			printf("# phase %" PRIu64 ": counter +%" PRIu64 " in %" PRIu64 " ms, %" PRIu64 " interrupts so far, %" PRIu64 " pongs\n",
+			ksft_print_msg("phase %" PRIu64 ": counter +%" PRIu64 " in %" PRIu64 " ms, %" PRIu64 " interrupts so far, %" PRIu64 " pongs\n",
 			       phase, c - c_last, t - t_last, sum, pongs);
 			t_last = t;
 			c_last = c;
@@ -286,7 +276,7 @@ int main(int argc, char **argv)
 		uint64_t irqs = cur[v] - base[v], rings = ctl->rings[v];
 		int ok = efd_total[v] == irqs && irqs >= 1 && irqs <= rings;
 
-		printf("# vector %u: %" PRIu64 " rings, %" PRIu64 " interrupts, eventfd %" PRIu64 "%s\n",
+		ksft_print_msg("vector %u: %" PRIu64 " rings, %" PRIu64 " interrupts, eventfd %" PRIu64 "%s\n",
 		       v, rings, irqs, efd_total[v], ok ? "" : "  <-- wrong");
 		counts_ok &= ok;
 	}
@@ -320,10 +310,10 @@ int main(int argc, char **argv)
 	if (tty_path)
 		tap(pongs > 0, "storm: the serial line answered %" PRIu64 " pings", pongs);
 	else
-		tap(1, "storm: serial line # SKIP no tty given");
+		ksft_test_result_skip("storm: serial line: no tty given\n");
 
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 	close(fd);
-	return tap_failed;
+	ksft_finished();
 }

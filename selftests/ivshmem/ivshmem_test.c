@@ -1,16 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * ivshmem selftests: the character device, its ioctls and its mappings,
- * run against a real device in a QEMU guest.
- *
- * Environment (all optional):
- *   IVSHMEM_DEV            device node under test (default /dev/ivshmem0)
- *   IVSHMEM_EXPECT_SIZE    BAR2 size QEMU was given
- *   IVSHMEM_EXPECT_VECTORS number of vectors QEMU was given
- *   IVSHMEM_EXPECT_PEER    peer id the device should report
- *   IVSHMEM_EXPECT_HIGH    1 if BAR2 must sit above 4 GiB, 0 if below
- *   IVSHMEM_HOST_SEED      the host filled [0, 64 KiB) with this pattern
- *   IVSHMEM_GUEST_SEED     write this pattern at [size / 2, + 64 KiB)
+ * run against every ivshmem device (plain or doorbell) of a QEMU guest,
+ * one fixture variant per device (devices.h). What QEMU was given (size,
+ * vectors, peer id, BAR2 above 4 GiB) and the host's and guest's patterns
+ * come from the description file when there is one; else those checks
+ * SKIP.
  *
  * Tests that scribble use the last quarter of the memory only, so that the
  * host's and the guest's patterns survive the whole run.
@@ -37,12 +32,14 @@
 #include <linux/ivshmem.h>
 
 #include "kselftest_harness.h"
+#include "devices.h"
 #include "pattern.h"
 #include "util.h"
 
 #define PATTERN_LEN	(64 * 1024)
 
 FIXTURE(dev) {
+	const struct ivs_dev *d;
 	const char *path;
 	int fd;
 	struct ivshmem_info info;
@@ -50,12 +47,16 @@ FIXTURE(dev) {
 	long page;
 };
 
+FIXTURE_VARIANT(dev) {
+	const struct ivs_dev *dev;
+};
+
 FIXTURE_SETUP(dev)
 {
-	self->path = getenv("IVSHMEM_DEV") ?: "/dev/ivshmem0";
+	self->fd = -1;
+	self->d = IVS_SETUP_DEV(variant, "ivshmem");
+	self->path = self->d->node;
 	self->page = sysconf(_SC_PAGESIZE);
-	if (access(self->path, F_OK))
-		SKIP(return, "%s does not exist", self->path);
 	self->fd = open(self->path, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", self->path, strerror(errno));
 	ASSERT_EQ(0, ioctl(self->fd, IVSHMEM_IOCTL_INFO, &self->info));
@@ -76,14 +77,16 @@ static size_t scratch_off(size_t size)
 
 TEST_F(dev, info_matches_qemu)
 {
-	uint64_t v;
+	const struct ivs_dev *d = self->d;
 
-	if (env_u64("IVSHMEM_EXPECT_SIZE", &v))
-		EXPECT_EQ(v, self->info.size);
-	if (env_u64("IVSHMEM_EXPECT_VECTORS", &v))
-		EXPECT_EQ(v, self->info.nr_vectors);
-	if (env_u64("IVSHMEM_EXPECT_PEER", &v))
-		EXPECT_EQ(v, self->info.peer_id);
+	if (d->has & IVS_HAS_KIND)
+		EXPECT_EQ(d->want_kind, d->kind);
+	if (d->has & IVS_HAS_SIZE)
+		EXPECT_EQ(d->size, self->info.size);
+	if (d->has & IVS_HAS_VECTORS)
+		EXPECT_EQ(d->vectors, self->info.nr_vectors);
+	if (d->has & IVS_HAS_PEER)
+		EXPECT_EQ(d->peer, self->info.peer_id);
 	EXPECT_EQ(self->info.nr_vectors ? IVSHMEM_INFO_DOORBELL : 0,
 		  self->info.flags & IVSHMEM_INFO_DOORBELL);
 	EXPECT_EQ(0, self->info.flags & ~(IVSHMEM_INFO_DOORBELL |
@@ -91,8 +94,8 @@ TEST_F(dev, info_matches_qemu)
 	EXPECT_EQ(IVSHMEM_MMAP_REGS_OFFSET, self->info.regs_offset);
 	EXPECT_EQ(1, self->info.revision);
 	EXPECT_EQ(0, self->size % self->page);
-	TH_LOG("%s: %zu bytes, peer %u, %u vectors, flags %#x", self->path,
-	       self->size, self->info.peer_id, self->info.nr_vectors,
+	TH_LOG("%s at %s: %zu bytes, peer %u, %u vectors, flags %#x", self->path,
+	       d->pci, self->size, self->info.peer_id, self->info.nr_vectors,
 	       self->info.flags);
 }
 
@@ -128,7 +131,8 @@ TEST_F(dev, sysfs_matches_info)
 	EXPECT_EQ(self->info.revision, v);
 }
 
-TEST_F(dev, mmap_whole_bar)
+/* Touches every page: 1 GiB takes long under TCG on a loaded machine. */
+TEST_F_TIMEOUT(dev, mmap_whole_bar, 300)
 {
 	size_t off = scratch_off(self->size), len = self->size - off, i;
 	volatile uint8_t *p;
@@ -432,25 +436,25 @@ TEST_F(dev, mapping_is_write_back)
 
 TEST_F(dev, bar2_placement)
 {
-	uint64_t want, start;
+	uint64_t start;
 	char name[64];
 
 	ASSERT_EQ(0, class_name_of(self->fd, name, sizeof(name)));
 	ASSERT_EQ(0, bar_start(name, 2, &start));
 	TH_LOG("%s: BAR2 at %#" PRIx64 " (%s 4 GiB)", name, start,
 	       start >= (1ULL << 32) ? "above" : "below");
-	if (!env_u64("IVSHMEM_EXPECT_HIGH", &want))
-		SKIP(return, "IVSHMEM_EXPECT_HIGH not set");
-	EXPECT_EQ(want, start >= (1ULL << 32));
+	if (!(self->d->has & IVS_HAS_HIGH))
+		SKIP(return, "%s: no high= in the description", self->d->pci);
+	EXPECT_EQ(self->d->want_high, start >= (1ULL << 32));
 }
 
 TEST_F(dev, host_pattern_visible)
 {
+	uint64_t seed = self->d->host_seed;
 	volatile uint8_t *p;
-	uint64_t seed;
 
-	if (!env_u64("IVSHMEM_HOST_SEED", &seed))
-		SKIP(return, "IVSHMEM_HOST_SEED not set");
+	if (!(self->d->has & IVS_HAS_HOST_SEED))
+		SKIP(return, "%s: no host_seed= in the description", self->d->pci);
 	p = mmap(NULL, PATTERN_LEN, PROT_READ, MAP_SHARED, self->fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(PATTERN_LEN, ivs_pattern_check(p, PATTERN_LEN, seed, 0));
@@ -459,11 +463,11 @@ TEST_F(dev, host_pattern_visible)
 
 TEST_F(dev, guest_pattern_for_host)
 {
+	uint64_t seed = self->d->guest_seed;
 	volatile uint8_t *p;
-	uint64_t seed;
 
-	if (!env_u64("IVSHMEM_GUEST_SEED", &seed))
-		SKIP(return, "IVSHMEM_GUEST_SEED not set");
+	if (!(self->d->has & IVS_HAS_GUEST_SEED))
+		SKIP(return, "%s: no guest_seed= in the description", self->d->pci);
 	p = mmap(NULL, PATTERN_LEN, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 self->fd, self->size / 2);
 	ASSERT_NE(MAP_FAILED, p);
@@ -505,4 +509,4 @@ TEST(devices_are_independent)
 	globfree(&g);
 }
 
-TEST_HARNESS_MAIN
+IVS_HARNESS_MAIN(dev, IVS_KIND_ANY)

@@ -26,7 +26,9 @@
  *       COUNT times: load the module, use every device (open, INFO, map
  *       and touch, bind, ring itself when it has vectors), unload it.
  *
- * Each mode prints TAP. Needs root; the module must be named "ivshmem".
+ * Each mode prints KTAP through kselftest.h. Needs root; the module must be
+ * named "ivshmem". Not for run_tests: it needs its arguments, and hotplug
+ * needs the host's QEMU monitor.
  */
 
 #define _GNU_SOURCE
@@ -53,22 +55,12 @@
 
 #include <linux/ivshmem.h>
 
+#include "kselftest.h"
+
 #define ARRIVE_MS	10000
 
-static int tap_n, tap_failed;
-
-static void tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	tap_failed |= !ok;
-}
+/* One result; kselftest.h wants the message's newline. */
+#define tap(ok, fmt, ...) ksft_test_result(ok, fmt "\n", ##__VA_ARGS__)
 
 static uint64_t now_ms(void)
 {
@@ -304,7 +296,7 @@ static int load_start(struct load *l, const char *node)
 		if (poll(&pfd, 1, 30000) != 1 ||
 		    read(l->pipe[i], &l->out[i], sizeof(l->out[i])) != sizeof(l->out[i]) ||
 		    l->out[i].what[0]) {
-			printf("# %s did not start: %s\n", role_name[i], l->out[i].what);
+			ksft_print_msg("%s did not start: %s\n", role_name[i], l->out[i].what);
 			return -1;
 		}
 	}
@@ -354,7 +346,7 @@ static int load_ok(struct load *l, int verbose)
 
 	for (i = 0; i < NR_ROLES; i++) {
 		if (verbose || !l->out[i].ok)
-			printf("# %s: %s\n", role_name[i], l->out[i].what);
+			ksft_print_msg("%s: %s\n", role_name[i], l->out[i].what);
 		ok &= l->out[i].ok;
 	}
 	return ok;
@@ -410,15 +402,14 @@ static int mode_hotplug(const char *pci)
 	struct load l;
 	int ok;
 
-	printf("1..5\n");
-	if (node_of(pci, node, sizeof(node), 5000)) {
-		printf("Bail out! no ivshmem device at %s\n", pci);
-		return 1;
-	}
+	ksft_print_header();
+	ksft_set_plan(5);
+	if (node_of(pci, node, sizeof(node), 5000))
+		ksft_exit_fail_msg("no ivshmem device at %s\n", pci);
 	ok = !load_start(&l, node);
 	tap(ok, "hotplug: mapper, waiter and ringer run on %s", node);
 	if (!ok)
-		return 1;
+		ksft_exit_fail();
 	snprintf(cls, sizeof(cls), "/sys/class/ivshmem/%s", node + 5);
 	/* The host watches the console for this line, then runs device_del. */
 	printf("IVS-UNPLUG-READY %s\n", pci);
@@ -436,7 +427,8 @@ static int mode_hotplug(const char *pci)
 	tap(ok && fresh_open_works(node, why, sizeof(why)),
 	    "hotplug: the re-added device works at once for a new open%s%s",
 	    why[0] ? ": " : "", why);
-	return tap_failed;
+	ksft_finished();
+	return 0;
 }
 
 static int mode_unbind(const char *pci, int loops)
@@ -445,7 +437,8 @@ static int mode_unbind(const char *pci, int loops)
 	int i, load_fail = 0, open_fail = 0, bind_fail = 0;
 	struct load l;
 
-	printf("1..3\n");
+	ksft_print_header();
+	ksft_set_plan(3);
 	for (i = 0; i < loops; i++) {
 		if (node_of(pci, node, sizeof(node), 10000) || load_start(&l, node)) {
 			bind_fail++;
@@ -454,22 +447,22 @@ static int mode_unbind(const char *pci, int loops)
 		/* Let the load run a little, at a different moment each time. */
 		usleep(100000 + (i % 7) * 70000);
 		if (write_str("/sys/bus/pci/drivers/ivshmem/unbind", pci)) {
-			printf("# unbind %s: %s\n", pci, strerror(errno));
+			ksft_print_msg("unbind %s: %s\n", pci, strerror(errno));
 			bind_fail++;
 		}
 		load_finish(&l, 30000);
 		if (!load_ok(&l, i == 0)) {
-			printf("# cycle %d: the load did not see the removal right\n", i);
+			ksft_print_msg("cycle %d: the load did not see the removal right\n", i);
 			load_fail++;
 		}
 		if (write_str("/sys/bus/pci/drivers/ivshmem/bind", pci) ||
 		    node_of(pci, node, sizeof(node), 10000)) {
-			printf("# cycle %d: bind %s failed\n", i, pci);
+			ksft_print_msg("cycle %d: bind %s failed\n", i, pci);
 			bind_fail++;
 			break;
 		}
 		if (!fresh_open_works(node, why, sizeof(why))) {
-			printf("# cycle %d: %s\n", i, why);
+			ksft_print_msg("cycle %d: %s\n", i, why);
 			open_fail++;
 		}
 	}
@@ -479,7 +472,8 @@ static int mode_unbind(const char *pci, int loops)
 	    load_fail);
 	tap(!open_fail && !bind_fail, "unbind: after every bind a new open works at once (%d bad)",
 	    open_fail);
-	return tap_failed;
+	ksft_finished();
+	return 0;
 }
 
 static int try_rmmod(void)
@@ -493,11 +487,10 @@ static int mode_rmmod(const char *pci, int tries)
 	char node[128];
 	struct load l;
 
-	printf("1..3\n");
-	if (node_of(pci, node, sizeof(node), 5000) || load_start(&l, node)) {
-		printf("Bail out! no load on %s\n", pci);
-		return 1;
-	}
+	ksft_print_header();
+	ksft_set_plan(3);
+	if (node_of(pci, node, sizeof(node), 5000) || load_start(&l, node))
+		ksft_exit_fail_msg("no load on %s\n", pci);
 	for (i = 0; i < tries; i++) {
 		r = try_rmmod();
 		if (r == -EWOULDBLOCK || r == -EBUSY)
@@ -531,7 +524,8 @@ static int mode_rmmod(const char *pci, int tries)
 	for (i = 0; i < 100 && (r = try_rmmod()) != 0; i++)
 		usleep(50000);
 	tap(r == 0, "rmmod: succeeds once the load is gone (%s)", r ? strerror(-r) : "ok");
-	return tap_failed;
+	ksft_finished();
+	return 0;
 }
 
 /* One cycle's use of every device. */
@@ -557,7 +551,8 @@ static int mode_cycles(const char *ko, int count)
 	char why[160] = "";
 	uint64_t t = now_ms();
 
-	printf("1..3\n");
+	ksft_print_header();
+	ksft_set_plan(3);
 	for (i = 0; i < count; i++) {
 		glob_t g;
 		int n = 0, tries;
@@ -567,7 +562,7 @@ static int mode_cycles(const char *ko, int count)
 		if (fd >= 0)
 			close(fd);
 		if (r) {
-			printf("# cycle %d: load %s: %s\n", i, ko, strerror(-r));
+			ksft_print_msg("cycle %d: load %s: %s\n", i, ko, strerror(-r));
 			load_fail++;
 			break;
 		}
@@ -583,22 +578,23 @@ static int mode_cycles(const char *ko, int count)
 		if (ndev < 0)
 			ndev = n;
 		if (n != ndev || !use_devices(why, sizeof(why))) {
-			printf("# cycle %d: %d devices (first cycle %d): %s\n", i, n, ndev, why);
+			ksft_print_msg("cycle %d: %d devices (first cycle %d): %s\n", i, n, ndev, why);
 			use_fail++;
 		}
 		for (tries = 0; tries < 100 && (r = try_rmmod()); tries++)
 			usleep(20000);
 		if (r) {
-			printf("# cycle %d: unload: %s\n", i, strerror(-r));
+			ksft_print_msg("cycle %d: unload: %s\n", i, strerror(-r));
 			unload_fail++;
 			break;
 		}
 	}
-	printf("# %d cycles in %.1f s\n", i, (now_ms() - t) / 1000.0);
+	ksft_print_msg("%d cycles in %.1f s\n", i, (now_ms() - t) / 1000.0);
 	tap(!load_fail && i == count, "cycles: the module loaded %d times", count);
 	tap(!unload_fail && i == count, "cycles: and unloaded %d times", count);
 	tap(!use_fail && ndev > 0, "cycles: every time its %d devices worked", ndev);
-	return tap_failed;
+	ksft_finished();
+	return 0;
 }
 
 int main(int argc, char **argv)

@@ -20,19 +20,6 @@
 
 #define PTECHECK "/sys/kernel/debug/ivshmem_ptecheck"
 
-/* True when @name is set to a number, stored in @v. */
-static inline int env_u64(const char *name, uint64_t *v)
-{
-	const char *s = getenv(name);
-	char *end;
-
-	if (!s || !*s)
-		return 0;
-	errno = 0;
-	*v = strtoull(s, &end, 0);
-	return !errno && !*end;
-}
-
 /* "ivshmemN" of an open device file, from its device number. */
 static inline int class_name_of(int fd, char *name, size_t len)
 {
