@@ -26,7 +26,7 @@ rm -f "$D"/run-*.log
 # stress-ng, and each make check, run in a process group of their own
 # (setsid): the group goes as a whole. stress-ng's own timeout ends it
 # should this script be killed with SIGKILL.
-SPID= MPID=
+SPID='' MPID=''
 # in_group PGID: how many live processes are in the group (from /proc)
 in_group() {
 	cat /proc/[0-9]*/stat 2>/dev/null |
@@ -101,7 +101,7 @@ done
 cleanup
 
 echo
-echo "check-loaded: $passed of $RUNS runs passed under ${STRESS[*]} (wall: $(IFS=,; echo "${walls[*]}" | sed 's/,/, /g'); total $(fmt $((SECONDS - T0))))"
+echo "check-loaded: $passed of $RUNS runs passed under ${STRESS[*]} (wall: $(j=$(IFS=,; echo "${walls[*]}"); echo "${j//,/, }"); total $(fmt $((SECONDS - T0))))"
 if [ "$ts" -gt 0 ]; then
 	echo "$tp passed, $tf failed, $ts skipped"
 else
