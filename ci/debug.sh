@@ -167,22 +167,17 @@ host_tap() { # LOG
 	grep -q '^1\.\.' "$1" || host_fail "$(basename "$1" .log) finished (see $1)"
 }
 
-# Waits up to $3 s for a line matching ERE $2 in log $1.
+# Waits up to $3 s for a line matching ERE $2 in log $1 (one line on
+# stderr if it never comes).
 wait_log() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 1
-	done
-	return 1
+	ivs_wait_for "$3" "/$2/ in $1" grep -qE "$2" "$1"
 }
 
 # One connection to QEMU's human monitor for a whole sequence of commands:
 # mon_open SOCKET, mon_cmd "COMMAND" (prints the reply; fails on "Error:"),
 # mon_close. (monitor.sh connects once per command; see hotplug_driver.)
 mon_open() {
-	local i
-	for i in $(seq 100); do [ -S "$1" ] && break; sleep 0.1; done
+	ivs_wait_for $((120 * SLOW)) "QEMU's monitor socket $1" test -S "$1" || return 1
 	coproc MONP { socat - "UNIX-CONNECT:$1"; }
 	# shellcheck disable=SC2153 # MONP_PID comes from coproc
 	mon_in=${MONP[0]} mon_out=${MONP[1]} mon_pid=$MONP_PID
@@ -228,13 +223,16 @@ mon_close() {
 # listening sockets that nobody connects to fill the freed numbers before
 # anything else is opened.
 hotplug_driver() { # LOG MONITOR SOCKET GUEST_PID
-	local log=$1 mon=$2 sock=$3 gpid=$4 i gone=0 pci
+	local log=$1 mon=$2 sock=$3 gpid=$4 i gone=0
 	if ! wait_log "$log" '^IVS-UNPLUG-READY' $((600 * SLOW)); then
 		kill -0 "$gpid" 2>/dev/null && host_fail "hotplug: the guest's load got ready"
 		return 0
 	fi
-	mon_open "$mon"
-	sleep 2
+	if ! mon_open "$mon"; then
+		host_fail "hotplug: QEMU's monitor answers"
+		return 0
+	fi
+	sleep 2	# not synchronisation: the load (running since READY) runs 2 s more
 	if mon_cmd "device_del db0" >/dev/null; then
 		host_ok "hotplug: device_del of the doorbell device under load"
 	else
@@ -248,14 +246,9 @@ hotplug_driver() { # LOG MONITOR SOCKET GUEST_PID
 		return 0
 	fi
 	# QEMU drops the device once the guest ejected it through ACPI.
-	for i in $(seq 60); do
-		pci=$(mon_cmd "info pci" || true)
-		if [[ $pci != *"Bus  0, device  16,"* ]]; then
-			gone=1
-			break
-		fi
-		sleep 1
-	done
+	hp_released() { [[ $(mon_cmd "info pci" || true) != *"Bus  0, device  16,"* ]]; }
+	ivs_wait_for $((120 * SLOW)) "QEMU to release the ejected device (info pci)" hp_released &&
+		gone=1
 	if [ $gone = 1 ]; then
 		host_ok "hotplug: the guest ejected the device (ACPI), QEMU released it"
 	else

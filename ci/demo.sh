@@ -49,10 +49,16 @@ say "Part 2: two guests and a host peer on ivshmem-server, with doorbells"
 SOCK=$W/demo.sock
 ivs_start_server "$SOCK" "ivs-demo-$IVS_USER-$$" 1
 echo "host: ivshmem-server listens on $SOCK (1 vector per peer)"
+watch=$W/watch.out watch_pid=""
+: >"$watch"
 if "${CLI[@]}" peer --help >/dev/null 2>&1; then
-	"${CLI[@]}" peer -S "$SOCK" --timeout 120000 watch 2>&1 | sed -u 's/^/host peer: /' &
-	ivs_kill_on_exit $!
-	sleep 0.5
+	# stopped at the end; its timeout only bounds a demo that hangs
+	"${CLI[@]}" peer -S "$SOCK" --timeout 900000 watch \
+		> >(tee "$watch" | sed -u 's/^/host peer: /') 2>&1 &
+	watch_pid=$!
+	ivs_kill_on_exit "$watch_pid"
+	# first in, so that it sees both guests come
+	ivs_wait_for 0 "the host peer to join ($watch)" grep -q '^joined as peer' "$watch" || true
 fi
 pair() { # ROLE
 	ivs_guest "demo-$1" "$W/initrd.gz" demo-pair.sh --mem 256 --append "ivs.role=$1" -- \
@@ -66,5 +72,13 @@ ga=$!
 ivs_kill_on_exit "$ga"
 ivs_kill_on_exit "$gb"
 wait "$ga" "$gb" || true
-sleep 1
+# the server tells the host peer that the guests left: show that too
+demo_all_left() {
+	[ "$(grep -c '^peer [0-9]* joined$' "$watch")" = "$(grep -c '^peer [0-9]* left$' "$watch")" ]
+}
+if [ -n "$watch_pid" ]; then
+	ivs_wait_for 0 "the host peer to see the guests leave" demo_all_left || true
+	kill "$watch_pid" 2>/dev/null || true	# it ends quietly on SIGTERM
+	wait "$watch_pid" 2>/dev/null || true
+fi
 say "Done. Logs: $IVS_LOGDIR/demo-*.log"

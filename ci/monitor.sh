@@ -2,15 +2,20 @@
 # monitor.sh SOCKET "COMMAND": send one command to a QEMU human monitor on a
 # unix socket (run-guest.sh --monitor SOCKET) and print its reply.
 # Exits 1 if the reply has a line starting with "Error:".
-# Transport: socat if present, else python3. Waits up to 10 s for the socket
+# Transport: socat if present, else python3. Waits up to IVS_MONITOR_WAIT
+# (120) seconds for the socket (QEMU may still be starting on a loaded host)
 # and up to IVS_MONITOR_TIMEOUT (30) seconds for each prompt.
 set -euo pipefail
 
 [ $# -eq 2 ] || { echo "usage: $0 SOCKET COMMAND" >&2; exit 2; }
 SOCK=$1 CMD=$2 TMO=${IVS_MONITOR_TIMEOUT:-30}
 
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { echo "monitor: no socket $SOCK" >&2; exit 1; }
+end=$((SECONDS + ${IVS_MONITOR_WAIT:-120}))
+until [ -S "$SOCK" ]; do
+	[ "$SECONDS" -lt "$end" ] ||
+		{ echo "monitor: no socket $SOCK after ${IVS_MONITOR_WAIT:-120} s" >&2; exit 1; }
+	sleep 0.1
+done
 
 if command -v socat >/dev/null; then
 	relay=(socat - "UNIX-CONNECT:$SOCK")
