@@ -99,7 +99,7 @@ w1:
 # Static analysis with sparse (C=2 rechecks every file).
 sparse:
 	$(call need_kdir,)
-	@command -v sparse >/dev/null || { echo "make sparse: no sparse: install it (Debian: apt install sparse)" >&2; exit 1; }
+	$(if $(shell command -v sparse 2>/dev/null),,$(error no sparse: install it (Debian: apt install sparse)))
 	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 CF="-D__CHECK_ENDIAN__" modules
 
 checkpatch:
