@@ -517,7 +517,7 @@ deb_check_main() {
 		host_fail "deb: vermagic of the DKMS-built module is '$vm', not $gkver"
 	fi
 	cp "$HERE/guest/deb.sh" "$DC_OUT/"
-	"$HERE/mkinitramfs.sh" "$W/initrd.gz" "$DC_OUT"
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$W/initrd.gz" "$DC_OUT"
 	f=$(ivs_shm_file deb 1M)
 	printf 'host-to-deb-guest' | dd of="$f" bs=1 seek=$((0x2000)) conv=notrunc status=none
 	# shellcheck disable=SC2046 # ivs_plain_dev prints several arguments

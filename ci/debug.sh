@@ -11,7 +11,7 @@
 #              (unplug.sh, with device_del/device_add from QEMU's monitor);
 #              a ring storm from a host peer (storm.sh + host-storm)
 # Every guest ends with a kmemleak scan once the module is unloaded
-# (guest/debug.sh), and check-log.sh fails any KASAN, lockdep, "sleeping
+# (guest/debug.sh), and vmtest.sh judge fails any KASAN, lockdep, "sleeping
 # function", list corruption or kmemleak report on the console.
 #
 #   debug.sh [--kernel debug|debian] [--sets suite,hardening|fuzz|unplug|storm]

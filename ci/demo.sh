@@ -29,7 +29,7 @@ make -C "$IVS_REPO/userspace" O="$W/obj" >>"$W/build.log" 2>&1 ||
 mkdir -p "$W/payload/lib"
 cp "$W/obj/tools/ivshmem" "$W/payload/"
 cp -P "$W"/obj/lib/libivshmem.so* "$W/payload/lib/"
-LD_LIBRARY_PATH=$W/obj/lib "$HERE/mkinitramfs.sh" "$W/initrd.gz" "$W/payload" >/dev/null
+LD_LIBRARY_PATH=$W/obj/lib "$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$W/initrd.gz" "$W/payload" >/dev/null
 CLI=("$W/obj/tools/ivshmem")
 export LD_LIBRARY_PATH=$W/obj/lib
 

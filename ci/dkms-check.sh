@@ -144,7 +144,7 @@ ivs_dkms() {
 
 	# a guest of that kernel loads it
 	cp "$IVS_CI/guest/dkms.sh" "$dw/payload/"
-	"$IVS_CI/mkinitramfs.sh" "$dw/initrd.gz" "$dw/payload" >/dev/null
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$dw/initrd.gz" "$dw/payload" >/dev/null
 	f=$(ivs_shm_file "dkms-$name" 1M)
 	# shellcheck disable=SC2046 # ivs_plain_dev prints several arguments
 	IVS_PLANS=1 ivs_guest "dkms-$name" "$dw/initrd.gz" dkms.sh --kernel "$vmlinuz" \

@@ -191,7 +191,7 @@ lib_check_main() {
 	else
 		host_skip "udev checks in the guest: no udevadm on the host (apt-get install udev)"
 	fi
-	"$HERE/mkinitramfs.sh" "$W/initrd.gz" "$W/payload"
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$W/initrd.gz" "$W/payload"
 
 	lc_step "guest"
 	fa=$(ivs_shm_file lib-a 1M)

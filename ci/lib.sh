@@ -6,8 +6,9 @@
 # removes the shm files it created and kills the processes given to ivs_kill_on_exit.
 #
 #   ivs_env                      source $IVS_BUILD/env.sh (KVER KDIR VMLINUZ ...)
-#   ivs_shm_file NAME SIZE       create /dev/shm/ivs-test-$USER-NAME (truncate -s
-#                                SIZE), removed at exit; prints its path
+#   ivs_shm_file NAME SIZE       create /dev/shm/ivs-test-$USER-$$-NAME (SIZE: 4M, 1G),
+#                                removed at exit; prints its path (vmtest.sh shm:
+#                                one line and non-zero if /dev/shm lacks the room)
 #   ivs_plain_dev ID FILE        prints the QEMU args for a memory-backend-file
 #                                "ID-mem" + ivshmem-plain "ID" on FILE
 #   ivs_high_bars                prints QEMU args that push all 64-bit BARs above
@@ -24,9 +25,9 @@
 #                                otherwise) in the background, killed at exit;
 #                                waits for its ready line. Sets IVS_SERVER_PID and
 #                                IVS_SERVER_LOG ($IVS_LOGDIR/server-NAME.log)
-#   ivs_guest NAME INITRD SCRIPT [run-guest options] [-- QEMU ARGS]
+#   ivs_guest NAME INITRD SCRIPT [vmtest.sh boot options] [-- QEMU ARGS]
 #                                boot a guest (log: $IVS_LOGDIR/NAME.log), then
-#                                check its log (IVS_PLANS=N: expected TAP plans);
+#                                judge its log (IVS_PLANS=N: expected TAP plans);
 #                                non-zero if the guest or its log check failed
 #   host_ok/host_fail/host_skip DESCRIPTION    host-side TAP results
 #   ivs_summary                  totals; last line "N passed, N failed[, N skipped]";
@@ -57,15 +58,15 @@ ivs_env() {
 	. "$IVS_BUILD/env.sh"
 }
 
-ivs_shm_path() { echo "/dev/shm/ivs-test-$IVS_USER-$1"; }
+# $$: runs side by side (several users of one machine, as root) must not
+# remove and recreate each other's files
+ivs_shm_path() { echo "/dev/shm/ivs-test-$IVS_USER-$$-$1"; }
 
-ivs_shm_file() {
+ivs_shm_file() { # fails with one line when the filesystem lacks the room
 	local f
 	f=$(ivs_shm_path "$1")
 	echo "$f" >>"$IVS_STATE/cleanup"
-	rm -f "$f"
-	truncate -s "$2" "$f"
-	echo "$f"
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" shm "$f" "$2" && echo "$f"
 }
 
 ivs_plain_dev() {
@@ -86,19 +87,15 @@ ivs_kill_tree() { # TERM to PID and all its descendants, children first
 }
 
 ivs_guest() {
-	local name=$1 initrd=$2 script=$3 rc=0
+	local name=$1 initrd=$2 script=$3 log=$IVS_LOGDIR/$1.log rc=0 bad=0
 	shift 3
 	ivs_env
-	rm -f "$IVS_LOGDIR/$name.log.counts"
-	"$IVS_CI/run-guest.sh" --name "$name" --kernel "$VMLINUZ" --initrd "$initrd" \
-		--script "$script" --log "$IVS_LOGDIR/$name.log" \
+	rm -f "$log.counts"
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" boot --name "$name" --kernel "$VMLINUZ" \
+		--initrd "$initrd" --script "$script" --log "$log" \
 		--timeout "${IVS_TIMEOUT:-300}" "$@" || rc=$?
-	if "$IVS_CI/check-log.sh" "$IVS_LOGDIR/$name.log" ${IVS_PLANS:+"$IVS_PLANS"}; then
-		echo "$name $IVS_LOGDIR/$name.log 0" >>"$IVS_STATE/guests"
-	else
-		echo "$name $IVS_LOGDIR/$name.log 1" >>"$IVS_STATE/guests"
-		rc=1
-	fi
+	"$IVS_REPO/selftests/ivshmem/vmtest.sh" judge "$log" ${IVS_PLANS:+"$IVS_PLANS"} || bad=1 rc=1
+	echo "$name $log $bad" >>"$IVS_STATE/guests"
 	return $rc
 }
 

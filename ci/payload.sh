@@ -50,5 +50,5 @@ ivs_build_payload() {
 	cp -P "$w/userspace/lib"/libivshmem.so* "$w/payload/lib/"
 	cp "$w/userspace/tools/ivshmem" "$w/payload/"
 	cp "$IVS_CI"/guest/*.sh "$w/payload/"
-	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_CI/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
+	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$w/initrd.gz" "$w/payload"
 }
