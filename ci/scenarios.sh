@@ -81,7 +81,7 @@ ivs_scenarios() {
 	server=$IVS_SERVER_PID
 	# Plans: ivshmem_test, ivshmem_doorbell_test, run_kselftest.sh
 	IVS_PLANS=3 ivs_guest "doorbell$sfx" "$W/initrd.gz" doorbell.sh "${kopt[@]}" --mem 512 \
-		--append "ivs.selftest=0000:00:10.0,kind=doorbell,size=4194304,vectors=4" -- \
+		--append "ivs.selftest=0000:00:10.0,kind=doorbell,size=4194304,vectors=4,high=0" -- \
 		-chardev "socket,path=$SOCK,id=db" \
 		-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10 || true
 	kill "$server" 2>/dev/null || true

@@ -190,16 +190,15 @@ static inline void ivs_conf_word(struct ivs_dev *d, char *word, int ln)
 /* Reads the description, if there is one. */
 static inline void ivs_read_conf(void)
 {
+	const char *env = getenv(IVS_CONF_ENV);
 	char line[512], *w, *save;
 	int ln = 0;
 	FILE *f;
 
-	ivs_conf_path = getenv(IVS_CONF_ENV);
-	if (!ivs_conf_path || !*ivs_conf_path)
-		ivs_conf_path = IVS_CONF_DEFAULT;
+	ivs_conf_path = env && *env ? env : IVS_CONF_DEFAULT;
 	f = fopen(ivs_conf_path, "r");
 	if (!f) {
-		if (errno == ENOENT && !getenv(IVS_CONF_ENV))
+		if (errno == ENOENT && !(env && *env))
 			return;	/* no description: nothing is expected */
 		ksft_exit_fail_msg("%s: %s\n", ivs_conf_path, strerror(errno));
 	}
