@@ -227,8 +227,9 @@ nj=$(grep -c '^peer [0-9]* joined$' "$T/watch")
 "$IV" peer -S "$SOCK" wait 1 --timeout $((WAIT * 1000)) >"$T/wait.out" 2>"$T/wait.err" &
 waiter=$!
 pids+=("$waiter")
+joins_above() { [ "$(joins)" -gt "$1" ]; }
 more_joins() { # N: wait for more than N joins in the watch
-	wait_until "more than $1 joins in $T/watch" eval '[ "$(joins)" -gt '"$1"' ]'
+	wait_until "more than $1 joins in $T/watch" joins_above "$1"
 }
 check "watch sees the waiter join" more_joins "$nj"
 wid=$(grep '^peer [0-9]* joined$' "$T/watch" | tail -n1 | awk '{print $2}')

@@ -155,8 +155,8 @@ qemu_check() {
 	wait $q1pid
 	rc1=$?
 	wait $wpid
-	kill $spid 2>/dev/null
-	wait $spid
+	kill "$spid" 2>/dev/null
+	wait "$spid"
 
 	if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q 'joined 1' "$w" && grep -q 'joined 2' "$w"; then
 		say_ok "QEMU ivshmem-doorbell (vectors=2) accepts the handshake, as first and as later peer"
@@ -207,8 +207,8 @@ qemu_churn_check() {
 	done
 	wait $qpid
 	rc=$?
-	kill $spid 2>/dev/null
-	wait $spid
+	kill "$spid" 2>/dev/null
+	wait "$spid"
 	if [ $rc -eq 0 ]; then
 		say_ok "QEMU survives six host peers joining and leaving one after another"
 	else
