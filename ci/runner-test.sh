@@ -36,10 +36,10 @@ one_line() {
 		echo "# ${out//$'\n'/$'\n'# }"
 	fi
 }
-wait_log() { # LOG ERE SECONDS
+wait_log() { # LOG ERE SECONDS PID: until the line comes, PID ends or time is up
 	local end=$((SECONDS + $3))
 	until grep -qE "$2" "$1" 2>/dev/null; do
-		[ $SECONDS -lt $end ] || return 1
+		[ $SECONDS -lt $end ] && kill -0 "$4" 2>/dev/null || return 1
 		sleep 0.2
 	done
 }
@@ -158,13 +158,13 @@ judged "indented subtests are not top-level results" 0 \
 
 # ---- the guests' results ---------------------------------------------------------
 g=$IVS_LOGDIR/rt-good.log
-if wait_log "$g" '^IVS-RT-HOTPLUG-READY' 400 &&
+if wait_log "$g" '^IVS-RT-HOTPLUG-READY' 400 "$good" &&
    "$HERE/monitor.sh" "$mon" "device_add ivshmem-plain,id=hp,memdev=hp-mem" >/dev/null; then
 	ok "device_add through monitor.sh"
 else
 	nok "device_add through monitor.sh"
 fi
-if wait_log "$g" '^IVS-RT-UNPLUG-READY' 120 && "$HERE/monitor.sh" "$mon" "device_del hp" >/dev/null; then
+if wait_log "$g" '^IVS-RT-UNPLUG-READY' 120 "$good" && "$HERE/monitor.sh" "$mon" "device_del hp" >/dev/null; then
 	ok "device_del through monitor.sh"
 else
 	nok "device_del through monitor.sh"
