@@ -1,6 +1,6 @@
 #!/bin/bash
 # monitor.sh SOCKET "COMMAND": send one command to a QEMU human monitor on a
-# unix socket (run-guest.sh --monitor SOCKET) and print its reply.
+# unix socket (vmtest.sh boot --monitor SOCKET) and print its reply.
 # Exits 1 if the reply has a line starting with "Error:".
 # Transport: socat if present, else python3. Waits up to IVS_MONITOR_WAIT
 # (120) seconds for the socket (QEMU may still be starting on a loaded host)

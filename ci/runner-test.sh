@@ -152,6 +152,7 @@ judged "a failed result fails" 1 's/^ok 1 a/not ok 1 a/; s/rc=0/rc=1/'
 judged "rc=2 without a failed result fails" 1 's/rc=0/rc=2/'
 judged "Bail out! fails" 1 's/^ok 2 .*/Bail out! no device/'
 judged "no end marker fails" 1 '/IVS-GUEST-DONE/d'
+# shellcheck disable=SC2016 # a sed address
 judged "a guest that never reached /init fails" 1 '/IVS-GUEST-START/,$d'
 judged "indented subtests are not top-level results" 0 \
 	's/^\(1\.\.3\)$/\1\n# Subtest\n    1..1\n    not ok 1 nested/'
@@ -186,8 +187,8 @@ fi
 
 wait "$sleeper" || true
 read -r rc took <"$W/sleep.rc"
-if [ $rc -ne 0 ] && [ "$(grep -c 'HANG: killed after 40 s' "$W/sleep.out")" -eq 1 ] &&
-   grep -q "HUNG" "$W/sleep.out" && [ $took -lt 90 ]; then
+if [ "$rc" -ne 0 ] && [ "$(grep -c 'HANG: killed after 40 s' "$W/sleep.out")" -eq 1 ] &&
+   grep -q "HUNG" "$W/sleep.out" && [ "$took" -lt 90 ]; then
 	ok "a guest that never ends is killed at its 40 s timeout: one HANG line, failed ($took s)"
 	grep -q "init reached" "$W/sleep.out" || echo "# (it was killed before it reached /init: a loaded machine)"
 else
@@ -197,7 +198,8 @@ fi
 wait "$flood" || true
 read -r rc took <"$W/flood.rc"
 size=$(stat -c %s "$IVS_LOGDIR/rt-flood.log")
-if [ $rc -ne 0 ] && grep -q 'FLOOD: over 1 MiB' "$W/flood.out" && [ "$size" -lt 1200000 ] && [ $took -lt 250 ]; then
+if [ "$rc" -ne 0 ] && grep -q 'FLOOD: over 1 MiB' "$W/flood.out" && [ "$size" -lt 1200000 ] &&
+   [ "$took" -lt 250 ]; then
 	ok "a guest that prints forever is killed past --max-log 1 MiB ($took s, log $size bytes)"
 else
 	nok "a guest that prints forever is killed past --max-log (exit $rc, $took s, log $size bytes)"
