@@ -46,6 +46,7 @@ else
 	exit 1
 fi
 # the folder as it would be merged: its sources, not build outputs
+# shellcheck disable=SC2015 # find only when git cannot list them
 (cd "$REPO" && git ls-files -co --exclude-standard -- selftests/ivshmem 2>/dev/null ||
 	find selftests/ivshmem -type f ! -name '*.o' ! -name '*.ko') |
 	while IFS= read -r f; do
@@ -59,6 +60,7 @@ mkdir -p "$S/linux/usr/include/linux"
 cp "$REPO/uapi/linux/ivshmem.h" "$S/linux/usr/include/linux/"
 
 # the program lists of the folder's Makefile, as lib.mk sees them
+# shellcheck disable=SC2016 # make expands them
 lists=$(printf 'ivs_lists:\n\t@echo "$(notdir $(TEST_GEN_PROGS))"\n\t@echo "$(notdir $(TEST_GEN_PROGS_EXTENDED))"\n' |
 	make -s --no-print-directory -C "$T/ivshmem" -f Makefile -f - ivs_lists) || lists=""
 tests=$(sed -n 1p <<<"$lists")
@@ -124,12 +126,14 @@ fi
 
 # 8, 9. and in this repository, on the kselftest files of the tree above
 O=$S/standalone
+# shellcheck disable=SC2086 # $tests: one word per program
+want=$(printf 'ivshmem:%s ' $tests)
 check "standalone: make -C selftests/ivshmem builds (KSELFTEST_DIR, OUTPUT)" \
 	sh -c "make -C '$REPO/selftests/ivshmem' KSELFTEST_DIR='$T' OUTPUT='$O/out' >'$LOG/standalone.log' 2>&1"
 if make -C "$REPO/selftests/ivshmem" KSELFTEST_DIR="$T" OUTPUT="$O/out" \
 	INSTALL_PATH="$O/install" install >>"$LOG/standalone.log" 2>&1 &&
 	[ -x "$O/install/run_kselftest.sh" ] &&
-	[ "$("$O/install/run_kselftest.sh" --list | tr '\n' ' ')" = "$(printf 'ivshmem:%s ' $tests)" ]; then
+	[ "$("$O/install/run_kselftest.sh" --list | tr '\n' ' ')" = "$want" ]; then
 	ok "standalone: make install INSTALL_PATH=DIR gives DIR/run_kselftest.sh listing the tests"
 else
 	show "$LOG/standalone.log"

@@ -19,6 +19,7 @@ $P/ivshmem_doorbell_test || rc=1
 # The runner calls "/usr/bin/timeout --foreground", which busybox's timeout
 # does not know (every test would fail with exit 1): a wrapper drops it.
 rm -f /usr/bin/timeout
+# shellcheck disable=SC2016 # the wrapper's own $1 and $@
 printf '#!/bin/sh\n[ "$1" = --foreground ] && shift\nexec busybox timeout "$@"\n' \
 	>/usr/bin/timeout
 chmod 755 /usr/bin/timeout
