@@ -151,6 +151,12 @@ host_tap "cli peer" "$W/cli-peer-test.log" \
 step "host: randomized fuzzing of ivshmem-server and the host peer library"
 host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host-fuzz" 20
 
+step "the VM runner: bad input and its own self-test (ci/runner-test.sh)"
+host_tap runner "$W/runner-test.log" "$HERE/runner-test.sh" "$IVS_BUILD"
+
+step "selftests/ivshmem as tools/testing/selftests/ivshmem of a kernel tree"
+host_tap "kselftest tree" "$W/kselftest-tree.log" "$HERE/kselftest-tree.sh" "$IVS_BUILD"
+
 step "every target README names (ci/targets.sh, in a scratch copy)"
 host_tap targets "$W/targets.log" env KDIR="$KDIR" CHECKPATCH="$CHECKPATCH" \
 	IVS_BUILD="$IVS_BUILD" "$HERE/targets.sh" "$W/targets"

@@ -22,20 +22,7 @@ ivs_build_payload() {
 			"$IVS_REPO/selftests/ivshmem/ptecheck/ivshmem_ptecheck.ko" "$w/payload/"
 	fi
 	# the selftests, on the kernel's lib.mk, and kselftest's runner
-	# (payload/ksft/run_kselftest.sh): files of linux-source-6.1 that
-	# prepare.sh may not have extracted yet
-	local ks m need=()
-	for m in lib.mk run_kselftest.sh kselftest/runner.sh kselftest/prefix.pl \
-		kselftest/module.sh; do
-		[ -f "$KSELFTEST_DIR/$m" ] || need+=("*/tools/testing/selftests/$m")
-	done
-	if [ ${#need[@]} -gt 0 ]; then
-		ks=${KSELFTEST_DIR%/tools/testing/selftests}
-		[ "$ks" != "$KSELFTEST_DIR" ] || { echo "KSELFTEST_DIR=$KSELFTEST_DIR is not .../tools/testing/selftests" >&2; return 1; }
-		mkdir -p "$ks"
-		tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$ks" --strip-components=1 \
-			--wildcards "${need[@]}" || return 1
-	fi
+	# (payload/ksft/run_kselftest.sh), from prepare.sh's extract
 	make -C "$IVS_REPO/selftests/ivshmem" -s KSELFTEST_DIR="$KSELFTEST_DIR" \
 		OUTPUT="$w/payload" INSTALL_PATH="$w/payload/ksft" all install_runner || return 1
 	make -C "$IVS_REPO/userspace/server" -s || return 1

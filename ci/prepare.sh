@@ -4,7 +4,7 @@
 #  - the guest kernel: linux-image-$KVER unpacked (not installed) under
 #    BUILD/kernels/$KVER, where $KVER is the version linux-headers-amd64 pulls in,
 #    so that modules built against /usr/src/linux-headers-$KVER load in the guest;
-#  - kselftest headers and checkpatch.pl from /usr/src/linux-source-6.1.tar.xz;
+#  - kselftest headers, lib.mk and runner, and checkpatch.pl from /usr/src/linux-source-6.1.tar.xz;
 #  - BUILD/env.sh with KVER KDIR VMLINUZ KSELFTEST_DIR CHECKPATCH for other scripts.
 set -euo pipefail
 
@@ -66,6 +66,11 @@ SRC_TAR=/usr/src/linux-source-6.1.tar.xz
 SRC=$BUILD/linux-src
 MEMBERS=(tools/testing/selftests/kselftest_harness.h
 	 tools/testing/selftests/kselftest.h
+	 tools/testing/selftests/lib.mk
+	 tools/testing/selftests/run_kselftest.sh
+	 tools/testing/selftests/kselftest/runner.sh
+	 tools/testing/selftests/kselftest/prefix.pl
+	 tools/testing/selftests/kselftest/module.sh
 	 scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch)
 need=0
 for m in "${MEMBERS[@]}"; do [ -f "$SRC/$m" ] || need=1; done

@@ -55,6 +55,9 @@ mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 for d in /tmp /run /dev/shm; do mount -t tmpfs tmpfs $d; done
+# devtmpfs has no /dev/stdout (udev would add it); kselftest's runner
+# appends each test's output there
+ln -s /proc/self/fd/1 /dev/stdout 2>/dev/null
 script=run.sh
 read -r cmdline </proc/cmdline
 for opt in $cmdline; do
