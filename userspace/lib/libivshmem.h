@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define LIBIVSHMEM_VERSION_MAJOR	0
-#define LIBIVSHMEM_VERSION_MINOR	1
+#define LIBIVSHMEM_VERSION_MINOR	2
 
 /* Sizes of the string fields of struct ivshmem_devinfo, NUL included. */
 #define IVSHMEM_NODE_MAX		64
@@ -350,5 +350,7 @@ int ivshmem_wait_u64(struct ivshmem_dev *dev, const uint64_t *word,
 
 /* The host side: join an ivshmem-server as a peer (ivshmem_peer_*). */
 #include "ivshmem-peer.h"
+/* Channels over either: messages, presence (ivshmem_chan_*, 0.2). */
+#include "ivshmem-channel.h"
 
 #endif /* LIBIVSHMEM_H */
