@@ -1202,7 +1202,10 @@ static int read_header(struct ivshmem_chan *ch)
 	if (LOAD(&h->major) != IVSHMEM_CHAN_LAYOUT_MAJOR)
 		return -EPROTO;
 	hsize = LOAD(&h->header_size);
-	ch->region_size = LOAD(&h->region_size) <= ch->region_size ? LOAD(&h->region_size) : 0;
+	need = LOAD(&h->region_size);
+	if (need > ch->region_size)
+		return -EPROTO;	/* laid out for more than we were given */
+	ch->region_size = need;
 	ch->format_id = LOAD(&h->format_id);
 	c.max_peers = LOAD(&h->max_peers);
 	slot_size = LOAD(&h->slot_size);
