@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ivshmem-channel.h - message channels over ivshmem shared memory and
- * doorbells, with peer presence (libivshmem 0.2, symbol node LIBIVSHMEM_0.2).
+ * doorbells, with peer presence (symbol node LIBIVSHMEM_0.2).
  *
  * A channel set lives in a region [offset, offset + length) of the shared
  * memory, laid out as Documentation/ivshmem-channels.rst describes: a

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define LIBIVSHMEM_VERSION_MAJOR	0
-#define LIBIVSHMEM_VERSION_MINOR	2
+#define LIBIVSHMEM_VERSION_MINOR	1
 
 /* Sizes of the string fields of struct ivshmem_devinfo, NUL included. */
 #define IVSHMEM_NODE_MAX		64
