@@ -111,8 +111,6 @@ _Static_assert(sizeof(struct shm_ring) == CH_RING_CTL_SIZE, "ring control");
 
 #define EVENT_QUEUE	256
 #define MS		1000000ULL
-/* a busy sender or receiver looks at the clock once per this many calls */
-#define HOUSEKEEP_EVERY	64
 
 struct chan_ops {
 	int (*ring)(struct ivshmem_chan *ch, uint32_t peer_id, uint32_t vector);
@@ -131,6 +129,8 @@ struct link {
 	uint32_t peer_id, vector;
 	uint64_t hb_last;
 	uint64_t hb_seen_ns;		/* when hb_last was first seen */
+	/* a slot neither free nor active (a joiner that died, garbage) */
+	uint64_t stuck_pres, stuck_hb, stuck_ns;
 	/* ring self -> slot: we produce */
 	struct shm_ring *tx;
 	unsigned char *tx_data;
@@ -172,7 +172,7 @@ struct ivshmem_chan {
 	struct shm_slot *self_slot;
 	uint64_t beat;
 	uint64_t last_beat_ns, last_process_ns;
-	unsigned int ops_count;
+	uint64_t last_housekeep_ns;	/* CLOCK_MONOTONIC_COARSE */
 	int error;			/* sticky: -ENOTCONN, -ENODEV, ... */
 	uint32_t rr;			/* next slot for IVSHMEM_CHAN_ANY */
 
@@ -311,6 +311,30 @@ static void beat(struct ivshmem_chan *ch, uint64_t now)
 }
 
 /*
+ * A slot that is neither free nor active, and whose presence word and
+ * heartbeat do not change for dead_ms, is freed: a joiner that died
+ * half-way, or garbage, must not hold a slot for ever.
+ */
+static void reap_stuck(struct ivshmem_chan *ch, struct shm_slot *sl, struct link *l,
+		       uint64_t pres, uint64_t now)
+{
+	uint64_t hb = LOAD(&sl->heartbeat);
+
+	if (pres != l->stuck_pres || hb != l->stuck_hb || !l->stuck_ns) {
+		l->stuck_pres = pres;
+		l->stuck_hb = hb;
+		l->stuck_ns = now;
+		return;
+	}
+	if (now - l->stuck_ns > (uint64_t)ch->dead_ms * MS) {
+		__atomic_compare_exchange_n(&sl->presence, &pres,
+					    (pres & ~0xffffffffULL) | SLOT_FREE, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		l->stuck_ns = 0;
+	}
+}
+
+/*
  * Read the peer table once per slot: joins, leaves, silent peers. A
  * peer silent for dead_ms has its slot freed here (compare-and-swap on the
  * generation it had, so a peer that rejoined meanwhile is left alone).
@@ -340,8 +364,11 @@ static void scan_table(struct ivshmem_chan *ch, uint64_t now)
 		state = (uint32_t)pres;
 		if (l->present && (state != SLOT_ACTIVE || gen != l->gen))
 			link_left(ch, s);
-		if (state != SLOT_ACTIVE || gen == 0)
+		if (state != SLOT_ACTIVE || gen == 0) {
+			if (state != SLOT_FREE)
+				reap_stuck(ch, sl, l, pres, now);
 			continue;
+		}
 		if (!l->present) {
 			uint32_t vec = LOAD(&sl->vector);
 
@@ -394,16 +421,22 @@ static int process(struct ivshmem_chan *ch)
 	return ch->error;
 }
 
-/* Called by every data call: heartbeat and table scan when due. */
+/*
+ * Called by every data call: heartbeat and table scan when due. The
+ * coarse clock costs a few nanoseconds, so even a peer that sends once in
+ * a while keeps beating.
+ */
 static void housekeep(struct ivshmem_chan *ch)
 {
+	struct timespec ts;
 	uint64_t now;
 
-	if (++ch->ops_count % HOUSEKEEP_EVERY)
-		return;
-	now = now_ns();
-	if (now - ch->last_process_ns >= (uint64_t)ch->heartbeat_ms * MS / 2)
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	if (now - ch->last_housekeep_ns >= (uint64_t)ch->heartbeat_ms * MS / 2) {
+		ch->last_housekeep_ns = now;
 		process(ch);
+	}
 }
 
 /* ------------------------------------------------------------------ */

@@ -172,6 +172,15 @@ struct ivshmem_chan_event {
 	uint64_t generation;
 };
 
+/*
+ * Liveness: a peer proves it lives by beating a heartbeat in its slot. Every
+ * send, receive, reserve and peek beats when it is due, blocking calls wake
+ * for it, and the descriptor of ivshmem_chan_fd() holds a heartbeat timer;
+ * a process that makes none of these calls for dead_ms (stopped, paused VM)
+ * is declared gone by the others, its slot is freed, and it finds itself
+ * evicted (IVSHMEM_CHAN_EVICTED, -ENOTCONN): it may attach again.
+ */
+
 /**
  * ivshmem_chan_process() - housekeeping, never blocking
  *

@@ -407,6 +407,39 @@ static void test_basic(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 		ivshmem_peer_close(pd);
 	}
 
+	/* a slot stuck half-way through a join is freed after dead_ms */
+	{
+		void *mem;
+		uint64_t *pres;
+		int64_t t0 = now_ms();
+
+		ivshmem_peer_map(pa, &mem, NULL);
+		pres = (uint64_t *)((char *)mem + REGION1_OFF + 256 + 3 * 64);
+		*pres = 7ULL << 32 | 1;		/* generation 7, joining, never finishing */
+		while (now_ms() - t0 < 3000 && *pres != (7ULL << 32)) {
+			ivshmem_chan_process(a);
+			ivshmem_chan_process(b);
+			sleep_ms(5);
+		}
+		ok(*pres == 7ULL << 32 && now_ms() - t0 >= 950,
+		   "a slot left half-joined is freed after dead_ms (%d ms)", (int)(now_ms() - t0));
+	}
+
+	/* a peer that only sends now and then keeps beating */
+	{
+		int64_t t0 = now_ms();
+
+		good = true;
+		while (good && now_ms() - t0 < 1600) {
+			good = ivshmem_chan_send(b, 0, "tick", 4, 0, 0) == 0;
+			sleep_ms(200);
+			ivshmem_chan_process(a);	/* A watches, B only sends */
+			good = good && ivshmem_chan_recv(a, 1, out, sizeof(out), &len, NULL, 0) == 0;
+		}
+		ok(good && ivshmem_chan_peer_id(a, 1) >= 0,
+		   "a peer whose only calls are a send every 200 ms stays present past dead_ms");
+	}
+
 	/* a peer that stops in the middle of a message */
 	{
 		void *w;
