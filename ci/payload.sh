@@ -34,6 +34,10 @@ ivs_build_payload() {
 	mkdir -p "$w/payload/lib"
 	cp -P "$w/userspace/lib"/libivshmem.so* "$w/payload/lib/"
 	cp "$w/userspace/tools/ivshmem" "$w/payload/"
+	# a channel participant: in the guests over the device, on the host over the server
+	gcc -O2 -Wall -Wextra -I"$IVS_REPO/uapi" -I"$IVS_REPO/userspace/lib" \
+		-o "$w/payload/chan-peer" "$IVS_REPO/userspace/tests/chan-peer.c" \
+		-L"$w/userspace/lib" -livshmem || return 1
 	cp "$IVS_CI"/guest/*.sh "$w/payload/"
 	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_CI/mkinitramfs.sh" "$w/initrd.gz" "$w/payload"
 }

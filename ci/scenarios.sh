@@ -6,7 +6,8 @@
 #   ivs_scenarios W [SUFFIX]   boot the test guests and judge them: plain
 #                              devices below and above 4 GiB, doorbell
 #                              loopback through ivshmem-server, two guests and
-#                              a host peer, then what the guests left in the
+#                              a host peer, two guests and a host process on a
+#                              libivshmem channel, then what the guests left in the
 #                              backing files. W holds initrd.gz, pattern-tool
 #                              and host-peer (ivs_build_payload W). The guests
 #                              boot $IVS_KERNEL (default: env.sh's VMLINUZ).
@@ -119,6 +120,41 @@ ivs_scenarios() {
 	done <"$IVS_LOGDIR/host-peer$sfx.log"
 	grep -q '^1\.\.' "$IVS_LOGDIR/host-peer$sfx.log" ||
 		host_fail "host peer finished (see $IVS_LOGDIR/host-peer$sfx.log)"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+
+	ivs_step "two guests and a host process on one libivshmem channel region$lbl"
+	SOCK=$W/chan.sock
+	SHM=ivs-test-$IVS_USER-$$-chan$tag
+	ivs_start_server "$SOCK" "$SHM" 2
+	server=$IVS_SERVER_PID
+	LD_LIBRARY_PATH=$W/userspace/lib "$W/payload/chan-peer" host H "$SOCK" 3 \
+		>"$IVS_LOGDIR/chan-host$sfx.log" 2>&1 &
+	hostpeer=$!
+	ivs_kill_on_exit "$hostpeer"
+	chan() { # ROLE
+		IVS_PLANS=1 IVS_TIMEOUT=900 ivs_guest "chan-$1$sfx" "$W/initrd.gz" chan-pair.sh \
+			"${kopt[@]}" --mem 256 --append "ivs.role=$1 ivs.slot=10" -- \
+			-chardev "socket,path=$SOCK,id=db" \
+			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
+	}
+	chan A &
+	ga=$!
+	chan B &
+	gb=$!
+	ivs_kill_on_exit "$ga"
+	ivs_kill_on_exit "$gb"
+	wait "$ga" || true
+	wait "$gb" || true
+	wait "$hostpeer" || true
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) host_ok "channel: ${line#ok [0-9]* - }$lbl" ;;
+		"not ok "*) host_fail "channel: ${line#not ok [0-9]* - }$lbl" ;;
+		esac
+	done <"$IVS_LOGDIR/chan-host$sfx.log"
+	grep -q '^1\.\.' "$IVS_LOGDIR/chan-host$sfx.log" ||
+		host_fail "channel: the host participant finished (see $IVS_LOGDIR/chan-host$sfx.log)"
 	kill "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 

@@ -300,7 +300,6 @@ static void link_left(struct ivshmem_chan *ch, uint32_t s)
 
 	l->present = false;
 	l->resv = false;
-	l->peeked = false;
 	push_event(ch, IVSHMEM_CHAN_LEFT, s, l->peer_id, l->gen);
 }
 
@@ -503,7 +502,7 @@ static void rx_publish(struct ivshmem_chan *ch, struct link *l)
 	l->rx_pub = l->rx_tail;
 	FENCE();
 	ev = LOAD(&l->rx->prod_wake);
-	if ((uint32_t)(l->rx_tail - ev - 1) < (uint32_t)(l->rx_tail - old))
+	if (l->present && (uint32_t)(l->rx_tail - ev - 1) < (uint32_t)(l->rx_tail - old))
 		ring_peer(ch, l);
 }
 
@@ -820,8 +819,16 @@ static int attempt_one(struct ivshmem_chan *ch, struct link *l, struct recv_arg 
 {
 	int ret;
 
-	if (!l->present)
-		return -ENOTCONN;
+	if (!l->present) {
+		/*
+		 * What a peer sent before it left stays readable until its
+		 * slot is taken again (a new epoch then hides it).
+		 */
+		if (!l->rx_epoch || l->rx_broken)
+			return -ENOTCONN;
+		ret = rx_next(ch, l, &a->off, &a->len);
+		return ret ? -ENOTCONN : 0;
+	}
 	if (l->rx_broken)
 		return -EPROTO;
 	ret = rx_next(ch, l, &a->off, &a->len);
@@ -970,8 +977,6 @@ IVSHMEM_EXPORT int ivshmem_chan_release(struct ivshmem_chan *ch, uint32_t src)
 	if (ch->error)
 		return ch->error;
 	l = &ch->links[src];
-	if (!l->present)
-		return -ENOTCONN;
 	if (!l->peeked)
 		return -EINVAL;
 	l->rx_tail += l->peek_rec;

@@ -116,7 +116,9 @@ int ivshmem_chan_attach_host(struct ivshmem_peer *p, const struct ivshmem_chan_c
  * ivshmem_chan_close() - leave: free the own slot, ring the peers so that
  *	they see the departure at once, release every resource (NULL is fine)
  *
- * Messages not yet received by a peer are dropped with the slot.
+ * What this peer sent stays readable by the others until the slot is taken
+ * again; messages held back with IVSHMEM_CHAN_MORE and those sent to this
+ * peer are dropped.
  */
 void ivshmem_chan_close(struct ivshmem_chan *ch);
 
@@ -215,7 +217,7 @@ int ivshmem_chan_fd(const struct ivshmem_chan *ch);
 /*
  * Errors common to the calls below: -EINVAL (bad slot, own slot, bad
  * arguments); -ENOTCONN (the peer is not present, or this peer was
- * evicted); -EPROTO (the ring to or from that peer holds garbage: it
+ * evicted; receiving, once what a departed peer sent is read); -EPROTO (the ring to or from that peer holds garbage: it
  * stays broken until the peer joins again); -EAGAIN, -ETIMEDOUT (see the
  * top of this file); -ENODEV, -ECONNRESET (the transport has gone).
  */

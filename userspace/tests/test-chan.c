@@ -365,11 +365,19 @@ static void test_basic(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 		ok(cc && ivshmem_chan_send(cc, 0, "hi", 2, 0, 0) == 0 &&
 		   ivshmem_chan_recv(a, 2, out, sizeof(out), &len, &src, 1000) == 0 && len == 2 && src == 2,
 		   "C -> A");
+		ok(cc && ivshmem_chan_send(cc, 0, "last1", 5, 0, 0) == 0 &&
+		   ivshmem_chan_send(cc, 0, "last2", 5, 0, 0) == 0, "C sends two more, then leaves");
 		t0 = now_ms();
 		ivshmem_chan_close(cc);
 		cc = NULL;
 		ok(wait_event(a, IVSHMEM_CHAN_LEFT, 2, 1000, &evc) && now_ms() - t0 < 100 &&
 		   evc.generation == 1, "A sees C leave at once (%d ms)", (int)(now_ms() - t0));
+		ok(ivshmem_chan_recv(a, 2, out, sizeof(out), &len, NULL, 100) == 0 && len == 5 &&
+		   !memcmp(out, "last1", 5) &&
+		   ivshmem_chan_recv(a, IVSHMEM_CHAN_ANY, out, sizeof(out), &len, &src, 0) == 0 &&
+		   src == 2 && !memcmp(out, "last2", 5) &&
+		   ivshmem_chan_recv(a, 2, out, sizeof(out), &len, NULL, 100) == -ENOTCONN,
+		   "what C sent before leaving is still received, then -ENOTCONN");
 		ok(ivshmem_chan_send(a, 2, buf, 1, 0, 0) == -ENOTCONN, "send to a departed peer: -ENOTCONN");
 		wait_event(b, IVSHMEM_CHAN_LEFT, 2, 1000, NULL);
 
