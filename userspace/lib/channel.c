@@ -56,7 +56,10 @@
 #define REC_PAD			2U
 #define REC_HDR			8U
 
-#define NO_VECTOR		UINT32_MAX
+#define NO_VECTOR		IVSHMEM_CHAN_NO_VECTOR
+/* naps of a peer without a doorbell */
+#define POLL_MIN_NS		20000ULL
+#define POLL_MAX_NS		2000000ULL
 
 struct shm_header {
 	uint32_t magic;
@@ -167,6 +170,7 @@ struct ivshmem_chan {
 	uint64_t slots_off, rings_off, ring_stride;
 	uint32_t heartbeat_ms, dead_ms;
 	uint64_t spin_ns;
+	uint64_t poll_ns;		/* the next nap without a doorbell */
 
 	uint32_t self, self_gen, peer_id, vector;
 	struct shm_slot *self_slot;
@@ -609,6 +613,7 @@ static int blocking(struct ivshmem_chan *ch, attempt_fn fn, void *arg, int timeo
 	if (timeout_ms == 0)
 		return fn(ch, arg, true);
 
+	ch->poll_ns = POLL_MIN_NS;
 	deadline = deadline_of(timeout_ms);
 	spin_end = now_ns() + ch->spin_ns;
 	for (i = 1; ch->spin_ns; i++) {
@@ -998,13 +1003,39 @@ static int dev_ring(struct ivshmem_chan *ch, uint32_t peer_id, uint32_t vector)
 	return ret;
 }
 
+/*
+ * Without a doorbell (IVSHMEM_CHAN_NO_VECTOR, e.g. ivshmem-plain): nap,
+ * from POLL_MIN_NS doubling to POLL_MAX_NS while nothing happens.
+ */
+static int poll_nap(struct ivshmem_chan *ch, int timeout_ms)
+{
+	uint64_t ns = ch->poll_ns;
+	struct timespec ts;
+
+	if (timeout_ms >= 0 && ns > (uint64_t)timeout_ms * MS)
+		ns = (uint64_t)timeout_ms * MS;
+	ts.tv_sec = (time_t)(ns / 1000000000ULL);
+	ts.tv_nsec = (long)(ns % 1000000000ULL);
+	if (nanosleep(&ts, NULL))
+		return -errno;
+	if (ch->poll_ns < POLL_MAX_NS)
+		ch->poll_ns *= 2;
+	if (ch->dev && ivshmem__device_gone(ch->dev))
+		return -ENODEV;
+	return -ETIMEDOUT;
+}
+
 static int dev_wait(struct ivshmem_chan *ch, int timeout_ms)
 {
+	if (ch->vector == NO_VECTOR)
+		return poll_nap(ch, timeout_ms);
 	return ivshmem_wait(ch->dev, UINT64_C(1) << ch->vector, timeout_ms, NULL);
 }
 
 static int dev_drain(struct ivshmem_chan *ch)
 {
+	if (ch->vector == NO_VECTOR)
+		return ivshmem__device_gone(ch->dev) ? -ENODEV : 0;
 	return ivshmem_drain(ch->dev, UINT64_C(1) << ch->vector, NULL, NULL);
 }
 
@@ -1012,7 +1043,7 @@ static void dev_release(struct ivshmem_chan *ch)
 {
 	if (ch->map)
 		ivshmem_unmap(ch->dev, ch->map);
-	if (ch->listened)
+	if (ch->listened && ch->vector != NO_VECTOR)
 		ivshmem_unlisten(ch->dev, UINT64_C(1) << ch->vector);
 }
 
@@ -1034,12 +1065,21 @@ static int host_ring(struct ivshmem_chan *ch, uint32_t peer_id, uint32_t vector)
 
 static int host_wait(struct ivshmem_chan *ch, int timeout_ms)
 {
+	if (ch->vector == NO_VECTOR) {
+		int ret = ivshmem_peer_process(ch->peer);
+
+		return ret ? ret : poll_nap(ch, timeout_ms);
+	}
 	return ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, timeout_ms, NULL);
 }
 
 static int host_drain(struct ivshmem_chan *ch)
 {
-	int ret = ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, 0, NULL);
+	int ret;
+
+	if (ch->vector == NO_VECTOR)
+		return ivshmem_peer_process(ch->peer);
+	ret = ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, 0, NULL);
 
 	return ret == -ETIMEDOUT ? 0 : ret;
 }
@@ -1118,14 +1158,15 @@ static int chan_new(struct ivshmem_dev *dev, struct ivshmem_peer *peer,
 	ch->peer = peer;
 	ch->vector = cfg->vector;
 	ch->spin_ns = cfg->spin_ns;
+	ch->poll_ns = POLL_MIN_NS;
 	ch->st.size = sizeof(ch->st);
 
 	if (dev) {
 		ch->ops = &dev_ops;
 		size = ivshmem_size(dev);
 		ch->peer_id = dev->info.peer_id;
-		if (cfg->vector >= dev->info.nr_vectors ||
-		    cfg->vector >= IVSHMEM_MAX_LISTEN_VECTORS) {
+		if (cfg->vector != NO_VECTOR && (cfg->vector >= dev->info.nr_vectors ||
+						 cfg->vector >= IVSHMEM_MAX_LISTEN_VECTORS)) {
 			ret = -EOPNOTSUPP;
 			goto err;
 		}
@@ -1136,8 +1177,8 @@ static int chan_new(struct ivshmem_dev *dev, struct ivshmem_peer *peer,
 			goto err;
 		}
 		ch->peer_id = (uint32_t)ivshmem_peer_id(peer);
-		if ((int)cfg->vector >= ivshmem_peer_vectors(peer) ||
-		    cfg->vector >= IVSHMEM_PEER_MAX_VECTORS) {
+		if (cfg->vector != NO_VECTOR && ((int)cfg->vector >= ivshmem_peer_vectors(peer) ||
+						 cfg->vector >= IVSHMEM_PEER_MAX_VECTORS)) {
 			ret = -EOPNOTSUPP;
 			goto err;
 		}
@@ -1164,7 +1205,8 @@ static int chan_new(struct ivshmem_dev *dev, struct ivshmem_peer *peer,
 			goto err;
 		ch->map = m;
 		ch->base = (unsigned char *)m + (cfg->offset - start);
-		if (!(ivshmem_listening(dev) & (UINT64_C(1) << ch->vector))) {
+		if (ch->vector != NO_VECTOR &&
+		    !(ivshmem_listening(dev) & (UINT64_C(1) << ch->vector))) {
 			ret = ivshmem_listen(dev, UINT64_C(1) << ch->vector);
 			if (ret)
 				goto err;
@@ -1189,14 +1231,17 @@ static int chan_new(struct ivshmem_dev *dev, struct ivshmem_peer *peer,
 	ev.data.fd = ch->tfd;
 	if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->tfd, &ev))
 		goto err_errno;
+	/* polling: only the heartbeat timer (and a guest device's removal) */
 	if (dev) {
-		ev.data.fd = dev->efd[ch->vector];
-		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, dev->efd[ch->vector], &ev))
-			goto err_errno;
+		if (ch->vector != NO_VECTOR) {
+			ev.data.fd = dev->efd[ch->vector];
+			if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, dev->efd[ch->vector], &ev))
+				goto err_errno;
+		}
 		ev.data.fd = dev->fd;	/* reports removal only */
 		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, dev->fd, &ev))
 			goto err_errno;
-	} else {
+	} else if (ch->vector != NO_VECTOR) {
 		ev.data.fd = ivshmem_peer_fd(peer);
 		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev))
 			goto err_errno;

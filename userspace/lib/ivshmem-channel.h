@@ -55,6 +55,8 @@ struct ivshmem_chan;
 #define IVSHMEM_CHAN_MAX_RING		(1U << 30)
 /* "any peer" for the receiving calls */
 #define IVSHMEM_CHAN_ANY		UINT32_MAX
+/* config.vector: listen on no doorbell (ivshmem-plain): blocking calls poll */
+#define IVSHMEM_CHAN_NO_VECTOR		UINT32_MAX
 
 /**
  * struct ivshmem_chan_config - where the region is and how to lay it out
@@ -64,7 +66,10 @@ struct ivshmem_chan;
  * @offset: start of the region in the shared memory, a multiple of 64
  * @length: bytes of the region (0: up to the end of the shared memory)
  * @vector: the doorbell vector this peer listens on (guests: it is
- *	listened to through ivshmem_listen(); hosts: one of the peer's)
+ *	listened to through ivshmem_listen(); hosts: one of the peer's), or
+ *	IVSHMEM_CHAN_NO_VECTOR: nobody rings it, blocking calls sleep in naps
+ *	growing from 20 us to 2 ms, and the descriptor of ivshmem_chan_fd()
+ *	wakes only per heartbeat (for ivshmem-plain, which has no doorbell)
  * @max_peers: create only: slots in the peer table, 2..64 (default 4)
  * @ring_size: create only: data bytes per ring, a power of two,
  *	256..2^30 (default 64 KiB); the largest message is half of it less 8

@@ -670,6 +670,49 @@ out:
 	ivshmem_chan_close(b);
 }
 
+/* a consumer without a doorbell (as on ivshmem-plain) polls */
+static void test_polling(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
+{
+	struct ivshmem_chan_config c;
+	struct ivshmem_chan *a = NULL, *b = NULL;
+	struct ivshmem_chan_stats st = { .size = sizeof(st) };
+	struct stream sa = { .peer = 1, .count = 5000, .mode = 0 };
+	struct stream sb = { .peer = 0, .count = 5000, .mode = 0 };
+	unsigned char out[64];
+	pthread_t tp, tc;
+	size_t len;
+	int64_t t0;
+	int r;
+
+	cfg_region1(&c);
+	r = ivshmem_chan_create_host(pa, &c, &a);
+	c.vector = IVSHMEM_CHAN_NO_VECTOR;
+	r = r ? r : ivshmem_chan_attach_host(pb, &c, &b);
+	ok(r == 0, "a peer attaches without a doorbell (IVSHMEM_CHAN_NO_VECTOR) (r=%d)", r);
+	if (r)
+		goto out;
+	ivshmem_chan_process(a);
+	t0 = now_ms();
+	r = ivshmem_chan_recv(b, 0, out, sizeof(out), &len, NULL, 100);
+	ok(r == -ETIMEDOUT && now_ms() - t0 >= 95 && now_ms() - t0 < 1000,
+	   "its blocking recv times out in naps (%d ms)", (int)(now_ms() - t0));
+	sa.ch = a;
+	sb.ch = b;
+	t0 = now_ms();
+	pthread_create(&tc, NULL, consumer, &sb);
+	sleep_ms(20);
+	pthread_create(&tp, NULL, producer, &sa);
+	pthread_join(tp, NULL);
+	pthread_join(tc, NULL);
+	ivshmem_chan_get_stats(a, &st);
+	ok(sa.err == 0 && sb.err == 0 && sb.got == 5000 && st.doorbells == 0,
+	   "5000 messages to a polling consumer, never rung (%d ms, %" PRIu64 " doorbells)",
+	   (int)(now_ms() - t0), st.doorbells);
+out:
+	ivshmem_chan_close(a);
+	ivshmem_chan_close(b);
+}
+
 int main(int argc, char **argv)
 {
 	const char *args[] = { "-n", "2", "-l", "4M", "-M", NULL, NULL };
@@ -701,6 +744,7 @@ int main(int argc, char **argv)
 		test_basic(pa, pb);
 		test_stream(pa, pb);
 		test_suppression(pa, pb);
+		test_polling(pa, pb);
 		/* the peers forget the departed ones' eventfds once the server says so */
 		sleep_ms(50);
 		ivshmem_peer_process(pa);
