@@ -160,6 +160,7 @@ struct ivshmem_chan {
 	struct ivshmem_dev *dev;	/* guest transport */
 	struct ivshmem_peer *peer;	/* host transport */
 	bool listened;			/* guest: we started listening */
+	bool server_gone;		/* host: the server hung up */
 	void *map;			/* guest: what ivshmem_map() gave */
 
 	unsigned char *base;		/* region start */
@@ -410,6 +411,7 @@ static void drain_timer(struct ivshmem_chan *ch)
 static int process(struct ivshmem_chan *ch)
 {
 	uint64_t now = now_ns();
+	uint32_t s;
 	int ret;
 
 	ret = ch->ops->drain(ch);
@@ -418,6 +420,13 @@ static int process(struct ivshmem_chan *ch)
 	drain_timer(ch);
 	if (ch->error)
 		return ch->error;
+	/*
+	 * Were we away (stopped, a paused VM) for half of dead_ms? Then the
+	 * others' silence was not observed: start watching it again now.
+	 */
+	if (now - ch->last_process_ns > (uint64_t)ch->dead_ms * MS / 2)
+		for (s = 0; s < ch->max_peers; s++)
+			ch->links[s].hb_seen_ns = now;
 	beat(ch, now);
 	scan_table(ch, now);
 	ch->last_process_ns = now;
@@ -1063,14 +1072,19 @@ static int host_ring(struct ivshmem_chan *ch, uint32_t peer_id, uint32_t vector)
 	return ret;
 }
 
-static int host_wait(struct ivshmem_chan *ch, int timeout_ms)
+/*
+ * The server going away (-ECONNRESET) does not end the channel: the
+ * memory and the eventfds of the peers known stay. Its descriptor stays
+ * readable for ever, so it leaves the epoll set, and waits become naps
+ * that look at the own vector after each.
+ */
+static void host_server_gone(struct ivshmem_chan *ch)
 {
-	if (ch->vector == NO_VECTOR) {
-		int ret = ivshmem_peer_process(ch->peer);
-
-		return ret ? ret : poll_nap(ch, timeout_ms);
-	}
-	return ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, timeout_ms, NULL);
+	if (ch->server_gone)
+		return;
+	ch->server_gone = true;
+	if (ch->vector != NO_VECTOR)
+		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, ivshmem_peer_fd(ch->peer), NULL);
 }
 
 static int host_drain(struct ivshmem_chan *ch)
@@ -1078,10 +1092,28 @@ static int host_drain(struct ivshmem_chan *ch)
 	int ret;
 
 	if (ch->vector == NO_VECTOR)
-		return ivshmem_peer_process(ch->peer);
-	ret = ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, 0, NULL);
+		ret = ivshmem_peer_process(ch->peer);
+	else
+		ret = ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, 0, NULL);
+	if (ret == -ECONNRESET)
+		host_server_gone(ch);
+	return ret == -ETIMEDOUT || ret == -ECONNRESET ? 0 : ret;
+}
 
-	return ret == -ETIMEDOUT ? 0 : ret;
+static int host_wait(struct ivshmem_chan *ch, int timeout_ms)
+{
+	int ret;
+
+	if (ch->vector == NO_VECTOR || ch->server_gone) {
+		ret = host_drain(ch);
+		return ret ? ret : poll_nap(ch, timeout_ms);
+	}
+	ret = ivshmem_peer_wait(ch->peer, UINT64_C(1) << ch->vector, timeout_ms, NULL);
+	if (ret == -ECONNRESET) {
+		host_server_gone(ch);
+		return poll_nap(ch, timeout_ms);
+	}
+	return ret;
 }
 
 static void host_release(struct ivshmem_chan *ch)

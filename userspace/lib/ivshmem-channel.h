@@ -196,7 +196,11 @@ struct ivshmem_chan_event {
  * of ivshmem_chan_fd() is readable; then receive until -EAGAIN.
  *
  * Return: 0; -ENOTCONN once this peer was evicted; -ENODEV (guest device
- * removed); -ECONNRESET (host: the server has gone).
+ * removed); -EPROTO (host: the server broke its protocol).
+ *
+ * On the host, the server going away does not end the channel: the
+ * memory and the doorbells of the peers known stay; new peers cannot
+ * join, and this peer's waits become naps (up to 2 ms) between looks.
  */
 int ivshmem_chan_process(struct ivshmem_chan *ch);
 
@@ -207,7 +211,7 @@ int ivshmem_chan_next_event(struct ivshmem_chan *ch, struct ivshmem_chan_event *
  * ivshmem_chan_fd() - an epoll descriptor for the caller's event loop
  *
  * Readable when the doorbell rang, when the heartbeat is due, or when the
- * device or server has gone. Then call ivshmem_chan_process().
+ * guest device has gone. Then call ivshmem_chan_process().
  * Owned by the handle.
  */
 int ivshmem_chan_fd(const struct ivshmem_chan *ch);
@@ -222,9 +226,11 @@ int ivshmem_chan_fd(const struct ivshmem_chan *ch);
 /*
  * Errors common to the calls below: -EINVAL (bad slot, own slot, bad
  * arguments); -ENOTCONN (the peer is not present, or this peer was
- * evicted; receiving, once what a departed peer sent is read); -EPROTO (the ring to or from that peer holds garbage: it
- * stays broken until the peer joins again); -EAGAIN, -ETIMEDOUT (see the
- * top of this file); -ENODEV, -ECONNRESET (the transport has gone).
+ * evicted; when receiving: once what a departed peer sent is read);
+ * -EPROTO (the ring to or from that peer holds garbage: it stays broken
+ * until the peer joins again); -EAGAIN, -ETIMEDOUT (see the top of this
+ * file); -ENODEV (the guest device has gone); -EINTR (a signal, while
+ * sleeping in a guest).
  */
 
 /**

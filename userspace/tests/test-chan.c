@@ -713,6 +713,48 @@ out:
 	ivshmem_chan_close(b);
 }
 
+/* the server goes away: the channel goes on with the peers it knows */
+static void test_server_gone(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
+{
+	struct ivshmem_chan_config c;
+	struct ivshmem_chan *a = NULL, *b = NULL;
+	struct epoll_event e;
+	unsigned char out[64];
+	size_t len;
+	int64_t t0;
+	int r, n = 0;
+
+	cfg_region1(&c);
+	r = ivshmem_chan_create_host(pa, &c, &a);
+	r = r ? r : ivshmem_chan_attach_host(pb, &c, &b);
+	if (r) {
+		ok(false, "server gone: attach (r=%d)", r);
+		goto out;
+	}
+	ivshmem_chan_process(a);
+	server_stop(&sp);
+	sleep_ms(50);
+	ok(ivshmem_chan_process(a) == 0 && ivshmem_chan_process(b) == 0,
+	   "the server stopped: process() still succeeds");
+	t0 = now_ms();
+	r = ivshmem_chan_recv(b, 0, out, sizeof(out), &len, NULL, 150);
+	ok(r == -ETIMEDOUT && now_ms() - t0 >= 145 && now_ms() - t0 < 1000,
+	   "a blocking recv still waits its timeout (%d ms, r=%d)", (int)(now_ms() - t0), r);
+	ivshmem_chan_process(b);
+	t0 = now_ms();
+	while (now_ms() - t0 < 200 && epoll_wait(ivshmem_chan_fd(b), &e, 1, 20) == 1) {
+		ivshmem_chan_process(b);
+		n++;
+	}
+	ok(n < 5, "its descriptor is not left readable by the hung-up server (%d wake-ups in 200 ms)", n);
+	ok(ivshmem_chan_send(a, 1, "still", 5, 0, 0) == 0 &&
+	   ivshmem_chan_recv(b, 0, out, sizeof(out), &len, NULL, 1000) == 0 && len == 5,
+	   "messages still pass between the peers");
+out:
+	ivshmem_chan_close(a);
+	ivshmem_chan_close(b);
+}
+
 int main(int argc, char **argv)
 {
 	const char *args[] = { "-n", "2", "-l", "4M", "-M", NULL, NULL };
@@ -751,6 +793,7 @@ int main(int argc, char **argv)
 		ivshmem_peer_process(pb);
 		ok(count_fds(0) == fd_base, "closing the channels released every fd (%d, was %d)",
 		   count_fds(0), fd_base);
+		test_server_gone(pa, pb);
 	}
 	ivshmem_peer_close(pa);
 	ivshmem_peer_close(pb);
