@@ -7,7 +7,9 @@
 #                              devices below and above 4 GiB, doorbell
 #                              loopback through ivshmem-server, two guests and
 #                              a host peer, two guests and a host process on a
-#                              libivshmem channel, then what the guests left in the
+#                              libivshmem channel, two sanitized guests on a
+#                              channel the host scribbles over, then what the
+#                              guests left in the
 #                              backing files. W holds initrd.gz, pattern-tool
 #                              and host-peer (ivs_build_payload W). The guests
 #                              boot $IVS_KERNEL (default: env.sh's VMLINUZ).
@@ -155,6 +157,41 @@ ivs_scenarios() {
 	done <"$IVS_LOGDIR/chan-host$sfx.log"
 	grep -q '^1\.\.' "$IVS_LOGDIR/chan-host$sfx.log" ||
 		host_fail "channel: the host participant finished (see $IVS_LOGDIR/chan-host$sfx.log)"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+
+	ivs_step "two guests under ASan+UBSan on a channel the host scribbles over$lbl"
+	SOCK=$W/chaos.sock
+	SHM=ivs-test-$IVS_USER-$$-chaos$tag
+	ivs_start_server "$SOCK" "$SHM" 2
+	server=$IVS_SERVER_PID
+	"$W/chan-scribble" fill "/dev/shm/$SHM" 1048576
+	"$W/chan-scribble" run "/dev/shm/$SHM" 1048576 25 "$((RANDOM * 65536 + RANDOM))" 240 \
+		>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 &
+	hostpeer=$!
+	ivs_kill_on_exit "$hostpeer"
+	chaos() { # ROLE
+		IVS_PLANS=1 IVS_TIMEOUT=600 ivs_guest "chaos-$1$sfx" "$W/initrd.gz" chan-chaos.sh \
+			"${kopt[@]}" --mem 512 --append "ivs.role=$1 ivs.slot=10 ivs.seconds=45" -- \
+			-chardev "socket,path=$SOCK,id=db" \
+			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
+	}
+	chaos A &
+	ga=$!
+	chaos B &
+	gb=$!
+	ivs_kill_on_exit "$ga"
+	ivs_kill_on_exit "$gb"
+	wait "$ga" || true
+	wait "$gb" || true
+	wait "$hostpeer" || true
+	"$W/chan-scribble" check "/dev/shm/$SHM" 1048576 >>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 || true
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) host_ok "chaos: ${line#ok - }$lbl" ;;
+		"not ok "*) host_fail "chaos: ${line#not ok - }$lbl" ;;
+		esac
+	done <"$IVS_LOGDIR/chan-scribble$sfx.log"
 	kill "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 

@@ -4,6 +4,8 @@
  *
  *   chan-peer dev  ROLE DEVICE PEERS [MESSAGES]   in a guest (/dev/ivshmemN)
  *   chan-peer host ROLE SOCKET PEERS [MESSAGES]   on the host (ivshmem-server)
+ *   chan-peer chaos-dev  ROLE DEVICE SECONDS      victims of chan-scribble
+ *   chan-peer chaos-host ROLE SOCKET SECONDS
  *
  * The same code runs over both transports. ROLE A formats the region; the
  * others (B, H, ...) attach. PEERS is how many take part. Then:
@@ -16,6 +18,13 @@
  *  4. B leaves first; A and the others must see it leave (a LEFT event),
  *     then A leaves and the rest must see that too.
  * Prints TAP with a trailing plan. Exit status 0 when everything passed.
+ *
+ * chaos: A (formats, and formats again when it cannot attach for long) and
+ * B pass messages for SECONDS in a region of chan-scribble.h's layout at
+ * CHAOS_OFF, while the host's chan-scribble writes garbage into it; they
+ * re-attach when thrown out. Every call must return within its timeout
+ * plus CHAOS_MARGIN_MS. Built with -fsanitize=address,undefined for the
+ * guests (chan-peer-san).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,12 +39,15 @@
 #include <sys/epoll.h>
 
 #include "libivshmem.h"
+#include "chan-scribble.h"
 
 #define REGION_OFF	(1024 * 1024)
 #define REGION_LEN	(2 * 1024 * 1024)
 #define JOIN_MS		240000		/* guests boot at their own pace under TCG */
 #define STEP_MS		300000
 #define MAXP		IVSHMEM_CHAN_MAX_PEERS
+#define CHAOS_OFF	(1024 * 1024)
+#define CHAOS_MARGIN_MS	3000		/* TCG, sanitizers, two busy cores */
 
 static int tests, failures;
 static struct ivshmem_chan *ch;
@@ -301,6 +313,139 @@ static bool goodbyes(const uint32_t *peers, size_t np)
 	return true;
 }
 
+/* ------------------------------------------------------------------ */
+/* chaos: pass messages while the host scribbles over the region        */
+
+static int chaos(struct ivshmem_dev *dev, struct ivshmem_peer *peer, int secs)
+{
+	struct ivshmem_chan_config cfg;
+	unsigned long calls = 0, msgs = 0, attached = 0, fails = 0, in_row = 0, slow = 0;
+	unsigned long errs[8] = { 0 };
+	uint64_t seed = (uint64_t)ms_now() * 2654435761ULL | 1;
+	static unsigned char buf[CHS_RING];
+	int64_t end = ms_now() + secs * 1000LL;
+	int worst = 0;
+
+	ivshmem_chan_config_init(&cfg);
+	cfg.offset = CHAOS_OFF;
+	cfg.length = CHS_REGION_LEN;
+	cfg.max_peers = CHS_PEERS;
+	cfg.ring_size = CHS_RING;
+	cfg.heartbeat_ms = 100;
+	cfg.dead_ms = 2000;
+	cfg.spin_ns = 5000;
+	while (ms_now() < end) {
+		uint64_t x = chs_rng(&seed);
+		uint32_t other = (uint32_t)(x >> 8) % CHS_PEERS, src;
+		int r, tmo = (int)((x >> 16) % 4) * 10, over;
+		int64_t t0 = ms_now();
+		size_t len;
+
+		if (!ch) {
+			bool create = role == 'A' && (in_row >= 20 || !attached);
+
+			r = create ? (dev ? ivshmem_chan_create(dev, &cfg, &ch) :
+					    ivshmem_chan_create_host(peer, &cfg, &ch)) :
+				     (dev ? ivshmem_chan_attach(dev, &cfg, &ch) :
+					    ivshmem_chan_attach_host(peer, &cfg, &ch));
+			tmo = 0;
+			if (r) {
+				ch = NULL;
+				if (r != -EAGAIN && r != -EPROTO && r != -EUSERS)
+					errs[7]++;
+				fails++;
+				in_row++;
+				usleep(5000);
+				goto timed;
+			}
+			in_row = 0;
+			attached++;
+		}
+		switch ((x >> 24) % 4) {
+		case 0:
+			if (role == 'A') {
+				len = (x >> 32) % 600;
+				memset(buf, (int)x, len);
+				r = ivshmem_chan_send(ch, other, buf, len, 0, tmo);
+			} else {
+				r = ivshmem_chan_recv(ch, IVSHMEM_CHAN_ANY, buf, sizeof(buf), &len, &src, tmo);
+			}
+			break;
+		case 1:
+			if (role == 'A') {
+				void *w;
+
+				len = (x >> 32) % 1500;
+				r = ivshmem_chan_reserve(ch, other, len, &w, tmo);
+				r = r ? r : (memset(w, 0x33, len), ivshmem_chan_commit(ch, other, len / 2, 0));
+			} else {
+				const void *p;
+
+				r = ivshmem_chan_peek(ch, other, &p, &len, &src, tmo);
+				r = r ? r : ivshmem_chan_release(ch, src);
+			}
+			break;
+		case 2:
+			if (role == 'A') {
+				struct iovec v[3] = { { buf, 10 }, { buf, 300 }, { buf, 0 } };
+				size_t sent;
+
+				r = ivshmem_chan_send_batch(ch, other, v, 3, &sent, tmo);
+			} else {
+				struct iovec v[4] = { { buf, 1024 }, { buf + 1024, 1024 },
+						      { buf + 2048, 1024 }, { buf + 3072, 1024 } };
+				size_t got;
+
+				r = ivshmem_chan_recv_batch(ch, other, v, 4, &got, &src, tmo);
+			}
+			break;
+		default: {
+			struct ivshmem_chan_event ev = { .size = sizeof(ev) };
+
+			r = ivshmem_chan_process(ch);
+			while (ivshmem_chan_next_event(ch, &ev) == 0)
+				;
+			msgs -= !r;	/* housekeeping, not traffic */
+			break;
+		}
+		}
+		switch (r) {
+		case 0: msgs++; break;
+		case -EAGAIN: errs[1]++; break;
+		case -ETIMEDOUT: errs[2]++; break;
+		case -EPROTO: errs[3]++; break;
+		case -ENOTCONN: errs[4]++; break;
+		case -EMSGSIZE: errs[5]++; break;
+		case -EINVAL: errs[6]++; break;
+		default: errs[7]++; printf("# unexpected %d\n", r); break;
+		}
+		if (r == -ENOTCONN && ivshmem_chan_process(ch) == -ENOTCONN) {
+			ivshmem_chan_close(ch);
+			ch = NULL;
+		} else if (r == -EPROTO && (x >> 50) % 8 == 0) {
+			ivshmem_chan_close(ch);	/* a broken channel heals on a new join */
+			ch = NULL;
+		}
+timed:
+		calls++;
+		over = (int)(ms_now() - t0) - tmo;
+		if (over > worst)
+			worst = over;
+		slow += over > CHAOS_MARGIN_MS;
+	}
+	printf("# %lu calls, %lu ok, eagain %lu, timedout %lu, eproto %lu, enotconn %lu, "
+	       "emsgsize %lu, einval %lu, other %lu; attached %lu times (%lu attempts failed)\n",
+	       calls, msgs, errs[1], errs[2], errs[3], errs[4], errs[5], errs[6], errs[7],
+	       attached, fails);
+	ok(true, "passed messages for %d s while the region was scribbled over, and lived "
+	   "(a sanitizer report would have aborted)", secs);
+	ok(!errs[7], "no unexpected error codes");
+	ok(!slow, "every call returned within its timeout + %d ms (worst overrun %d ms)",
+	   CHAOS_MARGIN_MS, worst);
+	ok(attached && msgs > 10, "traffic flowed in between (%lu sends or receives succeeded)", msgs);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ivshmem_chan_config cfg;
@@ -312,23 +457,31 @@ int main(int argc, char **argv)
 	uint32_t count;
 	int64_t t0;
 	size_t np = 0;
+	bool guest;
 	int r;
 
-	if (argc < 5 || (strcmp(argv[1], "dev") && strcmp(argv[1], "host"))) {
-		fprintf(stderr, "usage: %s dev|host ROLE DEVICE|SOCKET PEERS [MESSAGES]\n", argv[0]);
+	if (argc < 5 || (strcmp(argv[1], "dev") && strcmp(argv[1], "host") &&
+			 strcmp(argv[1], "chaos-dev") && strcmp(argv[1], "chaos-host"))) {
+		fprintf(stderr, "usage: %s dev|host ROLE DEVICE|SOCKET PEERS [MESSAGES]\n"
+			"       %s chaos-dev|chaos-host ROLE DEVICE|SOCKET SECONDS\n", argv[0], argv[0]);
 		return 2;
 	}
 	role = argv[2][0];
 	want = (unsigned int)atoi(argv[4]);
 	count = argc > 5 ? (uint32_t)atoi(argv[5]) : 5000;
 
-	if (!strcmp(argv[1], "dev"))
+	guest = !strcmp(argv[1], "dev") || !strcmp(argv[1], "chaos-dev");
+	if (guest)
 		r = ivshmem_open(argv[3], &dev);
 	else
 		r = ivshmem_peer_connect(argv[3], &peer);
-	ok(r == 0, "%s %s (%d)", dev || !strcmp(argv[1], "dev") ? "open" : "connect to", argv[3], r);
+	ok(r == 0, "%s %s (%d)", guest ? "open" : "connect to", argv[3], r);
 	if (r)
 		goto out;
+	if (!strncmp(argv[1], "chaos", 5)) {
+		chaos(dev, peer, (int)want);
+		goto out;
+	}
 
 	ivshmem_chan_config_init(&cfg);
 	cfg.offset = REGION_OFF;

@@ -79,6 +79,9 @@ if [ -f "$HERE/test-chan-hostile.c" ]; then
 	build "test-chan-hostile (library with sanitizers)" "${SAN[@]}" "${INC[@]}" \
 		-o "$BUILD/test-chan-hostile" "$HERE/test-chan-hostile.c" "${LIB[@]}" || exit 1
 fi
+build "chan-peer (the guests' participant, sanitizers)" "${SAN[@]}" "${INC[@]}" \
+	-o "$BUILD/chan-peer-san" "$HERE/chan-peer.c" "${LIB[@]}" || exit 1
+build "chan-scribble" "${WARN[@]}" -O2 -o "$BUILD/chan-scribble" "$HERE/chan-scribble.c" || exit 1
 if [ -f "$HERE/chan-bench.c" ]; then
 	build "chan-bench" "${WARN[@]}" -O2 "${INC[@]}" \
 		-o "$BUILD/chan-bench" "$HERE/chan-bench.c" "${LIB[@]}" || exit 1

@@ -25,17 +25,13 @@
 
 #include "ivshmem-peer.h"
 #include "ivshmem-channel.h"
+#include "chan-scribble.h"
 
-#define PAGE		4096
 #define REGION_OFF	(1024 * 1024)
-#define PEERS		4
-#define RING		4096
-/* layout 1.0: header 256, slots 64 each, ring control 128 */
-#define SLOTS_OFF	256
-#define RINGS_OFF	(256 + PEERS * 64)
-#define STRIDE		(128 + RING)
-#define LAYOUT		(RINGS_OFF + PEERS * PEERS * STRIDE)
-#define REGION_LEN	((LAYOUT + PAGE - 1) / PAGE * PAGE)
+#define PEERS		CHS_PEERS
+#define RING		CHS_RING
+#define LAYOUT		CHS_LAYOUT
+#define REGION_LEN	CHS_REGION_LEN
 #define CANARY		0x5a
 /* what a call may take beyond its timeout (sanitizers, 2 shared cores) */
 #define MARGIN_MS	400
@@ -93,25 +89,10 @@ static bool canary_ok(const unsigned char *r)
 	return true;
 }
 
-static uint64_t *head_of(unsigned char *r, int from, int to)
-{
-	return (uint64_t *)(r + RINGS_OFF + (from * PEERS + to) * STRIDE);
-}
-
-static uint64_t *tail_of(unsigned char *r, int from, int to)
-{
-	return (uint64_t *)(r + RINGS_OFF + (from * PEERS + to) * STRIDE + 64);
-}
-
-static unsigned char *data_of(unsigned char *r, int from, int to)
-{
-	return r + RINGS_OFF + (from * PEERS + to) * STRIDE + 128;
-}
-
-static unsigned char *slot_of(unsigned char *r, int s)
-{
-	return r + SLOTS_OFF + s * 64;
-}
+#define head_of chs_head
+#define tail_of chs_tail
+#define data_of chs_data
+#define slot_of chs_slot
 
 /* ------------------------------------------------------------------ */
 /* Part 1: one damage at a time                                         */
@@ -304,10 +285,7 @@ static volatile int stop;
 
 static uint64_t rng(uint64_t *s)
 {
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	return chs_rng(s);
 }
 
 /* the hostile process: its own mapping of the whole shared memory */
@@ -315,8 +293,7 @@ static void hostile(uint64_t seed, int ms)
 {
 	char path[300];
 	unsigned char *r;
-	int64_t end = now_ms() + ms;
-	unsigned long writes = 0;
+	unsigned long writes;
 	int fd;
 
 	snprintf(path, sizeof(path), "/dev/shm/%s", shm_name);
@@ -326,66 +303,9 @@ static void hostile(uint64_t seed, int ms)
 	r = mmap(NULL, REGION_OFF + REGION_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (r == MAP_FAILED)
 		_exit(4);
-	r += REGION_OFF;
-	while (now_ms() < end) {
-		uint64_t x = rng(&seed), v = rng(&seed);
-		unsigned int what = x % 100, from = (x >> 8) % PEERS, to = (x >> 12) % PEERS;
-		int i;
-
-		/* every other half second only the rings, so that traffic flows into the garbage */
-		if ((end - now_ms()) / 500 % 2)
-			what = what < 50 ? what * 65 / 50 : 98 + what % 2;
-
-		if (what < 30) {
-			/* ring indices: random, nudged, or zero */
-			uint64_t *w = (x >> 16) & 1 ? head_of(r, from, to) : tail_of(r, from, to);
-
-			if ((x >> 17) % 3 == 0)
-				*w = v;
-			else if ((x >> 17) % 3 == 1)
-				*w += (int64_t)(v % 64) - 32;
-			else
-				*w &= ~0xffffffffULL;
-		} else if (what < 40) {
-			/* wake words */
-			*(uint32_t *)((unsigned char *)head_of(r, from, to) + ((x >> 16) & 1 ? 8 : 72)) =
-				(uint32_t)v;
-		} else if (what < 65) {
-			/* a record header somewhere in a ring */
-			uint32_t *h = (uint32_t *)(data_of(r, from, to) + (v % RING & ~7ULL));
-
-			h[0] = (x >> 20) & 1 ? (uint32_t)(v >> 32) : (uint32_t)(v >> 32) % (RING + 64);
-			h[1] = (x >> 21) & 1 ? (uint32_t)(v >> 16) : 1 + (uint32_t)(v >> 16) % 3;
-		} else if (what < 80) {
-			/* the peer table */
-			unsigned char *s = slot_of(r, from);
-
-			switch ((x >> 16) % 5) {
-			case 0: *(uint64_t *)s = v; break;
-			case 1: *(uint64_t *)s = (v & 0xffffffff00000000ULL) | (v % 3); break;
-			case 2: *(uint64_t *)(s + 8) = v; break;
-			case 3: *(uint32_t *)(s + 16) = (uint32_t)v; break;
-			default: *(uint32_t *)(s + 20) = (uint32_t)v % 70; break;
-			}
-		} else if (what < 88) {
-			/* the header */
-			if ((x >> 16) & 1)
-				((uint64_t *)r)[(v >> 8) % 10] = v;
-			else
-				r[v % 80] ^= (unsigned char)(1U << ((x >> 20) % 8));
-		} else if (what < 98) {
-			/* random bytes anywhere in the layout */
-			for (i = 0; i < 16; i++)
-				r[rng(&seed) % LAYOUT] = (unsigned char)rng(&seed);
-		} else {
-			/* a whole ring's data */
-			memset(data_of(r, from, to), (int)(v & 0xff), RING);
-		}
-		writes++;
-		if (writes % 64 == 0)
-			usleep(50);	/* let the victims run between bursts */
-	}
+	writes = chs_scribble(r + REGION_OFF, &seed, now_ms() + ms, 64, 50);
 	printf("# hostile: %lu writes\n", writes);
+	fflush(stdout);
 	_exit(0);
 }
 
