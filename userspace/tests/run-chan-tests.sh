@@ -82,6 +82,8 @@ fi
 build "chan-peer (the guests' participant, sanitizers)" "${SAN[@]}" "${INC[@]}" \
 	-o "$BUILD/chan-peer-san" "$HERE/chan-peer.c" "${LIB[@]}" || exit 1
 build "chan-scribble" "${WARN[@]}" -O2 -o "$BUILD/chan-scribble" "$HERE/chan-scribble.c" || exit 1
+build "examples/chan-pipe.c (library with sanitizers)" "${SAN[@]}" "${INC[@]}" \
+	-o "$BUILD/chan-pipe" "$SRC/examples/chan-pipe.c" "${LIB[@]}" || exit 1
 if [ -f "$HERE/chan-bench.c" ]; then
 	build "chan-bench" "${WARN[@]}" -O2 "${INC[@]}" \
 		-o "$BUILD/chan-bench" "$HERE/chan-bench.c" "${LIB[@]}" || exit 1
@@ -96,6 +98,29 @@ if [ -x "$BUILD/test-chan-hostile" ]; then
 	echo "# --- a hostile peer scribbles over the region while traffic flows"
 	run_tap test-chan-hostile timeout 120 "$BUILD/test-chan-hostile" "$BUILD/ivshmem-server"
 fi
+
+echo "# --- examples/chan-pipe: a file through a channel between two host peers"
+pipe_check() {
+	local sock=/tmp/ivs-chanpipe-$$.sock shm=ivs-chanpipe-$$ spid i
+	"$BUILD/ivshmem-server" -F -S "$sock" -M "$shm" -l 4M -n 1 2>/dev/null &
+	spid=$!
+	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	head -c 5000000 /dev/urandom >"$BUILD/pipe.in"
+	timeout 60 "$BUILD/chan-pipe" -S "$sock" send <"$BUILD/pipe.in" 2>"$BUILD/pipe-send.err" &
+	timeout 60 "$BUILD/chan-pipe" -S "$sock" recv >"$BUILD/pipe.out" 2>"$BUILD/pipe-recv.err"
+	wait $!
+	if cmp -s "$BUILD/pipe.in" "$BUILD/pipe.out" && [ ! -s "$BUILD/pipe-send.err" ] &&
+	   [ ! -s "$BUILD/pipe-recv.err" ]; then
+		say_ok "chan-pipe: 5 MB from one host peer to another arrive identical"
+	else
+		say_not_ok "chan-pipe: 5 MB from one host peer to another arrive identical"
+		cat "$BUILD/pipe-send.err" "$BUILD/pipe-recv.err" | comment
+	fi
+	kill $spid 2>/dev/null
+	wait $spid 2>/dev/null
+	rm -f "$sock" "$BUILD/pipe.in" "$BUILD/pipe.out"
+}
+pipe_check
 
 echo "1..$n"
 echo "# $failed of $n failed, $(( $(date +%s) - start )) s"
