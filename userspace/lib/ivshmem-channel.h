@@ -104,9 +104,10 @@ void ivshmem_chan_config_init(struct ivshmem_chan_config *cfg);
  * outside the memory), -EOPNOTSUPP (no doorbell vector @vector), -ENOMEM,
  * or an error of mapping or listening.
  *
- * The channel handle borrows @dev / @p: close the channel first. On the
- * host the channel applies the server's messages (ivshmem_peer_process())
- * and consumes the vector it listens on.
+ * The channel handle borrows @dev / @p: close the channel first. It
+ * consumes the interrupts of the vector it listens on (a guest starts
+ * listening to it if nobody did); on the host it also applies the
+ * server's messages (ivshmem_peer_process()).
  */
 int ivshmem_chan_create(struct ivshmem_dev *dev, const struct ivshmem_chan_config *cfg,
 			struct ivshmem_chan **out);
