@@ -916,7 +916,8 @@ IVSHMEM_EXPORT int ivshmem_chan_recv(struct ivshmem_chan *ch, uint32_t from, voi
 		*src = a.src;
 	if (a.len > cap)
 		return -EMSGSIZE;
-	memcpy(buf, l->rx_data + a.off + REC_HDR, a.len);
+	if (a.len)
+		memcpy(buf, l->rx_data + a.off + REC_HDR, a.len);
 	rx_consume(ch, l, a.len);
 	rx_publish(ch, l);
 	return 0;
@@ -951,7 +952,8 @@ IVSHMEM_EXPORT int ivshmem_chan_recv_batch(struct ivshmem_chan *ch, uint32_t fro
 			}
 			break;
 		}
-		memcpy(msgs[i].iov_base, l->rx_data + a.off + REC_HDR, a.len);
+		if (a.len)
+			memcpy(msgs[i].iov_base, l->rx_data + a.off + REC_HDR, a.len);
 		msgs[i].iov_len = a.len;
 		rx_consume(ch, l, a.len);
 	}
@@ -1142,13 +1144,27 @@ IVSHMEM_EXPORT void ivshmem_chan_config_init(struct ivshmem_chan_config *cfg)
 	};
 }
 
-/* the config, grown or shrunk to this library's idea of it */
+/* the first version of struct ivshmem_chan_config ends with spin_ns */
+#define CONFIG_SIZE_V1	(offsetof(struct ivshmem_chan_config, spin_ns) + sizeof(uint64_t))
+#define CONFIG_SIZE_MAX	4096
+
+/*
+ * The caller's config, as large as the caller's library version made it:
+ * fields it does not have keep their defaults; fields this library does
+ * not know must be zero (-E2BIG otherwise), as copy_struct_from_user()
+ * has it.
+ */
 static int config_copy(const struct ivshmem_chan_config *in, struct ivshmem_chan_config *out)
 {
+	size_t i;
+
 	ivshmem_chan_config_init(out);
-	if (!in || in->size < offsetof(struct ivshmem_chan_config, spin_ns) + sizeof(uint64_t))
+	if (!in || in->size < CONFIG_SIZE_V1 || in->size > CONFIG_SIZE_MAX)
 		return -EINVAL;
-	memcpy(out, in, sizeof(*out));
+	for (i = sizeof(*out); i < in->size; i++)
+		if (((const unsigned char *)in)[i])
+			return -E2BIG;
+	memcpy(out, in, in->size < sizeof(*out) ? in->size : sizeof(*out));
 	out->size = sizeof(*out);
 	return out->flags ? -EINVAL : 0;
 }

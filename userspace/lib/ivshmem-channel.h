@@ -61,7 +61,9 @@ struct ivshmem_chan;
 /**
  * struct ivshmem_chan_config - where the region is and how to lay it out
  * @size: sizeof(struct ivshmem_chan_config), set by
- *	ivshmem_chan_config_init(); later library versions append fields
+ *	ivshmem_chan_config_init(); later library versions append fields (a
+ *	library given a larger struct than it knows wants the unknown tail
+ *	zero, else -E2BIG)
  * @flags: 0
  * @offset: start of the region in the shared memory, a multiple of 64
  * @length: bytes of the region (0: up to the end of the shared memory)

@@ -134,6 +134,25 @@ static void test_config_errors(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 	cfg_region1(&c);
 	c.flags = 1;
 	ok(ivshmem_chan_create_host(pa, &c, &ch) == -EINVAL, "create: unknown flags: -EINVAL");
+	{
+		/* a caller from a later version: a larger struct */
+		struct {
+			struct ivshmem_chan_config c;
+			uint64_t later;
+		} big;
+
+		memset(&big, 0, sizeof(big));
+		cfg_region1(&big.c);
+		big.c.size = sizeof(big);
+		big.later = 1;
+		ok(ivshmem_chan_create_host(pa, &big.c, &ch) == -E2BIG,
+		   "create: a larger config with an unknown field set: -E2BIG");
+		big.later = 0;
+		r = ivshmem_chan_create_host(pa, &big.c, &ch);
+		ok(r == 0, "create: a larger config whose unknown fields are zero is fine (r=%d)", r);
+		ivshmem_chan_close(ch);
+		ch = NULL;
+	}
 	cfg_region1(&c);
 	c.ring_size = 1 << 20;
 	ok(ivshmem_chan_create_host(pa, &c, &ch) == -ERANGE,
