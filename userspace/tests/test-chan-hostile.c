@@ -34,7 +34,7 @@
 #define REGION_LEN	CHS_REGION_LEN
 #define CANARY		0x5a
 /* what a call may take beyond its timeout (sanitizers, 2 shared cores) */
-#define MARGIN_MS	400
+#define MARGIN_MS	1000
 
 static struct server_proc sp;
 static char *sock, *shm_name;

@@ -337,8 +337,9 @@ static void test_basic(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 			struct epoll_event e;
 			int fd = ivshmem_chan_fd(a);
 
+			/* (the doorbell itself is checked: the heartbeat timer may tick) */
 			ivshmem_chan_process(a);
-			good = epoll_wait(fd, &e, 1, 0) == 0;
+			good = ivshmem_peer_wait(pa, 1, 0, NULL) == -ETIMEDOUT;
 			good = good && ivshmem_chan_recv(b, 0, out, sizeof(out), &len, NULL, 0) == 0;
 			good = good && epoll_wait(fd, &e, 1, 1000) == 1 &&
 			       ivshmem_peer_wait(pa, 1, 0, NULL) == 0;
@@ -360,7 +361,8 @@ static void test_basic(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 		   "blocking recv on an empty ring times out after 200 ms (%d ms)", (int)(now_ms() - t0));
 		ivshmem_chan_process(b);
 		ok(ivshmem_chan_recv(b, IVSHMEM_CHAN_ANY, out, sizeof(out), &len, NULL, 0) == -EAGAIN &&
-		   epoll_wait(fd, &e, 1, 0) == 0, "after -EAGAIN the fd is quiet");
+		   ivshmem_peer_wait(pb, 1, 0, NULL) == -ETIMEDOUT,
+		   "after -EAGAIN no doorbell is pending");
 		t0 = now_ms();
 		ivshmem_chan_send(a, 1, buf, 10, 0, 0);
 		good = epoll_wait(fd, &e, 1, 1000) == 1 && ivshmem_peer_wait(pb, 1, 0, NULL) == 0;
@@ -389,8 +391,9 @@ static void test_basic(struct ivshmem_peer *pa, struct ivshmem_peer *pb)
 		t0 = now_ms();
 		ivshmem_chan_close(cc);
 		cc = NULL;
-		ok(wait_event(a, IVSHMEM_CHAN_LEFT, 2, 1000, &evc) && now_ms() - t0 < 100 &&
-		   evc.generation == 1, "A sees C leave at once (%d ms)", (int)(now_ms() - t0));
+		ok(wait_event(a, IVSHMEM_CHAN_LEFT, 2, 1000, &evc) && now_ms() - t0 < 500 &&
+		   evc.generation == 1, "A sees C leave at once, well before dead_ms (%d ms)",
+		   (int)(now_ms() - t0));
 		ok(ivshmem_chan_recv(a, 2, out, sizeof(out), &len, NULL, 100) == 0 && len == 5 &&
 		   !memcmp(out, "last1", 5) &&
 		   ivshmem_chan_recv(a, IVSHMEM_CHAN_ANY, out, sizeof(out), &len, &src, 0) == 0 &&
