@@ -148,6 +148,10 @@ step "host: the ivshmem CLI as a host peer (ivshmem peer)"
 host_tap "cli peer" "$W/cli-peer-test.log" \
 	"$REPO/userspace/tests/cli-peer-test.sh" "$IVS_BUILD/cli-peer-test"
 
+step "host: libivshmem channels between host peers, a hostile peer, sanitizers"
+host_tap channels "$W/chan-tests.log" \
+	"$REPO/userspace/tests/run-chan-tests.sh" "$IVS_BUILD/chan-tests"
+
 step "host: randomized fuzzing of ivshmem-server and the host peer library"
 host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host-fuzz" 20
 

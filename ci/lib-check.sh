@@ -109,7 +109,8 @@ lib_check_main() {
 		 usr/lib/libivshmem.a usr/lib/pkgconfig/libivshmem.pc usr/include/libivshmem.h \
 		 usr/include/linux/ivshmem.h usr/bin/ivshmem usr/lib/udev/rules.d/70-ivshmem.rules \
 		 usr/lib/sysusers.d/ivshmem.conf usr/share/man/man1/ivshmem.1 \
-		 usr/share/man/man3/libivshmem.3; do
+		 usr/share/man/man3/libivshmem.3 usr/share/man/man3/libivshmem-channel.3 \
+		 usr/include/ivshmem-channel.h; do
 		[ -e "$root/$f" ] || missing="$missing $f"
 	done
 	if [ -f "$REPO/userspace/server/Makefile" ]; then
@@ -128,7 +129,8 @@ lib_check_main() {
 	else
 		host_fail "libivshmem.pc names prefix=/usr, not the DESTDIR"
 	fi
-	for m in "$root"/usr/share/man/man1/ivshmem.1 "$root"/usr/share/man/man3/libivshmem.3; do
+	for m in "$root"/usr/share/man/man1/ivshmem.1 "$root"/usr/share/man/man3/libivshmem.3 \
+		 "$root"/usr/share/man/man3/libivshmem-channel.3; do
 		if ! command -v man >/dev/null; then
 			host_skip "man page ${m##*/} renders without warnings (no man)"
 		elif LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$m" 2>"$W/man.err" >/dev/null &&

@@ -36,6 +36,17 @@ ivs_build_payload() {
 	mkdir -p "$w/payload/lib"
 	cp -P "$w/userspace/lib"/libivshmem.so* "$w/payload/lib/"
 	cp "$w/userspace/tools/ivshmem" "$w/payload/"
+	# a channel participant: in the guests over the device, on the host over the server
+	gcc -O2 -Wall -Wextra -I"$IVS_REPO/uapi" -I"$IVS_REPO/userspace/lib" \
+		-o "$w/payload/chan-peer" "$IVS_REPO/userspace/tests/chan-peer.c" \
+		-L"$w/userspace/lib" -livshmem || return 1
+	# the same with the library's sources under ASan+UBSan, for the hostile-peer check
+	gcc -O1 -g -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-I"$IVS_REPO/uapi" -I"$IVS_REPO/userspace/lib" -D_FILE_OFFSET_BITS=64 \
+		-o "$w/payload/chan-peer-san" "$IVS_REPO/userspace/tests/chan-peer.c" \
+		"$IVS_REPO"/userspace/lib/{channel,peer,dev,event,enum}.c -ludev || return 1
+	gcc -O2 -Wall -Wextra -o "$w/chan-scribble" "$IVS_REPO/userspace/tests/chan-scribble.c" ||
+		return 1
 	cp "$IVS_CI"/guest/*.sh "$w/payload/"
 	LD_LIBRARY_PATH=$w/userspace/lib "$IVS_REPO/selftests/ivshmem/vmtest.sh" initramfs "$w/initrd.gz" "$w/payload"
 }

@@ -6,12 +6,17 @@
 #   ivs_scenarios W [SUFFIX]   boot the test guests and judge them: plain
 #                              devices below and above 4 GiB, doorbell
 #                              loopback through ivshmem-server, two guests and
-#                              a host peer, then what the guests left in the
+#                              a host peer, two guests and a host process on a
+#                              libivshmem channel, two sanitized guests on a
+#                              channel the host scribbles over, then what the
+#                              guests left in the
 #                              backing files. W holds initrd.gz, pattern-tool
 #                              and host-peer (ivs_build_payload W). The guests
 #                              boot $IVS_KERNEL (default: env.sh's VMLINUZ).
 #                              SUFFIX ("" for check.sh's own lane) goes into
 #                              guest, log and shm names and result labels.
+#                              IVS_CHAN_CHAOS=0 leaves out the channel chaos
+#                              check (ivs_lane does, unless it is set).
 #   ivs_lane NAME              one kernel of the matrix (see kernels.sh):
 #                              headers and image, the module and the test
 #                              helper built with W=1 (a warning fails), the
@@ -128,6 +133,45 @@ ivs_scenarios() {
 	kill "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 
+	ivs_step "two guests and a host process on one libivshmem channel region$lbl"
+	SOCK=$W/chan.sock
+	SHM=ivs-test-$IVS_USER-$$-chan$tag
+	ivs_start_server "$SOCK" "$SHM" 2
+	server=$IVS_SERVER_PID
+	LD_LIBRARY_PATH=$W/userspace/lib "$W/payload/chan-peer" host H "$SOCK" 3 \
+		>"$IVS_LOGDIR/chan-host$sfx.log" 2>&1 &
+	hostpeer=$!
+	ivs_kill_on_exit "$hostpeer"
+	chan() { # ROLE
+		IVS_PLANS=1 IVS_TIMEOUT=900 ivs_guest "chan-$1$sfx" "$W/initrd.gz" chan-pair.sh \
+			"${kopt[@]}" --mem 256 --append "ivs.role=$1 ivs.slot=10" -- \
+			-chardev "socket,path=$SOCK,id=db" \
+			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
+	}
+	chan A &
+	ga=$!
+	chan B &
+	gb=$!
+	ivs_kill_on_exit "$ga"
+	ivs_kill_on_exit "$gb"
+	wait "$ga" || true
+	wait "$gb" || true
+	wait "$hostpeer" || true
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) host_ok "channel: ${line#ok [0-9]* - }$lbl" ;;
+		"not ok "*) host_fail "channel: ${line#not ok [0-9]* - }$lbl" ;;
+		esac
+	done <"$IVS_LOGDIR/chan-host$sfx.log"
+	grep -q '^1\.\.' "$IVS_LOGDIR/chan-host$sfx.log" ||
+		host_fail "channel: the host participant finished (see $IVS_LOGDIR/chan-host$sfx.log)"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
+
+	# IVS_CHAN_CHAOS=0 leaves this out (the matrix lanes do: it tests the
+	# library more than the kernel)
+	[ "${IVS_CHAN_CHAOS:-1}" = 0 ] || ivs_chan_chaos
+
 	ivs_step "host: what the guests wrote$lbl"
 	for f in "$lo1" "$lo64" "$lo1g" "$hi2" "$hi1g"; do
 		sz=$(stat -c %s "$f")
@@ -138,6 +182,48 @@ ivs_scenarios() {
 		fi
 		rm -f "$f"	# 2 GiB of /dev/shm per lane: free it now
 	done
+}
+
+# The hostile-peer check of libivshmem channels in guests (a part of
+# ivs_scenarios, whose locals W, sfx, lbl, tag and kopt it uses): two guests
+# run chan-peer-san (the library under ASan+UBSan) on one channel region
+# while the host's chan-scribble writes garbage into it.
+ivs_chan_chaos() {
+	local SOCK SHM server hostpeer ga gb line
+	ivs_step "two guests under ASan+UBSan on a channel the host scribbles over$lbl"
+	SOCK=$W/chaos.sock
+	SHM=ivs-test-$IVS_USER-$$-chaos$tag
+	ivs_start_server "$SOCK" "$SHM" 2
+	server=$IVS_SERVER_PID
+	"$W/chan-scribble" fill "/dev/shm/$SHM" 1048576
+	"$W/chan-scribble" run "/dev/shm/$SHM" 1048576 25 "$((RANDOM * 65536 + RANDOM))" 240 \
+		>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 &
+	hostpeer=$!
+	ivs_kill_on_exit "$hostpeer"
+	chaos() { # ROLE
+		IVS_PLANS=1 IVS_TIMEOUT=600 ivs_guest "chaos-$1$sfx" "$W/initrd.gz" chan-chaos.sh \
+			"${kopt[@]}" --mem 512 --append "ivs.role=$1 ivs.slot=10 ivs.seconds=45" -- \
+			-chardev "socket,path=$SOCK,id=db" \
+			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
+	}
+	chaos A &
+	ga=$!
+	chaos B &
+	gb=$!
+	ivs_kill_on_exit "$ga"
+	ivs_kill_on_exit "$gb"
+	wait "$ga" || true
+	wait "$gb" || true
+	wait "$hostpeer" || true
+	"$W/chan-scribble" check "/dev/shm/$SHM" 1048576 >>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 || true
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) host_ok "chaos: ${line#ok - }$lbl" ;;
+		"not ok "*) host_fail "chaos: ${line#not ok - }$lbl" ;;
+		esac
+	done <"$IVS_LOGDIR/chan-scribble$sfx.log"
+	kill "$server" 2>/dev/null || true
+	wait "$server" 2>/dev/null || true
 }
 
 # Results so far, as a mark for ivs_tally (reads lib.sh's state files).
@@ -269,7 +355,8 @@ ivs_lane() {
 			cat "$lw/payload.log"
 			host_fail "$name: payload builds"
 		else
-			IVS_KERNEL=$vmlinuz ivs_scenarios "$lw" "-$name"
+			IVS_KERNEL=$vmlinuz IVS_CHAN_CHAOS=${IVS_CHAN_CHAOS:-0} \
+				ivs_scenarios "$lw" "-$name"
 			grep -qE 'ivshmem ivshmem[0-9]+: .* bytes of shared memory' \
 				"$IVS_LOGDIR/plain-low-$name.log" 2>/dev/null && loaded=loaded
 		fi

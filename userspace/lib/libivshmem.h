@@ -350,5 +350,7 @@ int ivshmem_wait_u64(struct ivshmem_dev *dev, const uint64_t *word,
 
 /* The host side: join an ivshmem-server as a peer (ivshmem_peer_*). */
 #include "ivshmem-peer.h"
+/* Channels over either: messages, presence (ivshmem_chan_*, 0.2). */
+#include "ivshmem-channel.h"
 
 #endif /* LIBIVSHMEM_H */
