@@ -84,6 +84,8 @@ build "chan-peer (the guests' participant, sanitizers)" "${SAN[@]}" "${INC[@]}" 
 build "chan-scribble" "${WARN[@]}" -O2 -o "$BUILD/chan-scribble" "$HERE/chan-scribble.c" || exit 1
 build "examples/chan-pipe.c (library with sanitizers)" "${SAN[@]}" "${INC[@]}" \
 	-o "$BUILD/chan-pipe" "$SRC/examples/chan-pipe.c" "${LIB[@]}" || exit 1
+build "ivshmem CLI (tools/ivshmem.c, library with sanitizers)" "${SAN[@]}" "${INC[@]}" \
+	-o "$BUILD/ivshmem" "$SRC/tools/ivshmem.c" "${LIB[@]}" || exit 1
 if [ -f "$HERE/chan-bench.c" ]; then
 	build "chan-bench" "${WARN[@]}" -O2 "${INC[@]}" \
 		-o "$BUILD/chan-bench" "$HERE/chan-bench.c" "${LIB[@]}" || exit 1
@@ -121,6 +123,178 @@ pipe_check() {
 	rm -f "$sock" "$BUILD/pipe.in" "$BUILD/pipe.out"
 }
 pipe_check
+
+echo "# --- ivshmem chan: the CLI between two host peers"
+# Every wait is for an event (the server's ready line, a --ready file, a
+# line of output, a process's exit), polled, with a bound of $CWAIT s.
+CWAIT=${IVS_WAIT_TIMEOUT:-120}
+CT=$BUILD/cli-chan
+IV=$BUILD/ivshmem
+# wait_until WHAT COMMAND...: poll COMMAND until it succeeds, at most $CWAIT s
+wait_until() {
+	local what=$1 end=$((SECONDS + CWAIT))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "# timed out after $CWAIT s waiting for $what"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+has_line() { grep -qE -- "$2" "$1"; }
+nonempty() { [ -s "$1" ]; }
+# the exit status of background job PID, once it exited (bounded)
+status_of() {
+	wait_until "process $1 to exit" gone "$1" || { kill -KILL "$1" 2>/dev/null; }
+	wait "$1"
+}
+# check DESCRIPTION COMMAND...: ok if COMMAND succeeds, else not ok and its files
+check() {
+	local d=$1
+	shift
+	if "$@"; then say_ok "$d"; else say_not_ok "$d"; fi
+}
+show() { local f; for f; do echo "# $f:"; sed 's/^/#   /' "$f"; done; }
+one_line() { # FILE PATTERN: exactly one line, matching PATTERN
+	[ "$(wc -l <"$1")" -eq 1 ] && grep -qE -- "$2" "$1" && return 0
+	show "$1"
+	return 1
+}
+
+usage_said() { # RC: exit status 2 and the pointer to --help on stderr
+	[ "$1" = 2 ] && grep -qxF "Try 'ivshmem chan --help'." "$CT/err" && return 0
+	show "$CT/err"
+	return 1
+}
+
+chan_cli_check() {
+	local sock=/tmp/ivs-chancli-$$.sock shm=ivs-chancli-$$ spid rpid lpid epid rc src dst t0 el
+	rm -rf "$CT"
+	mkdir -p "$CT"
+	"$BUILD/ivshmem-server" -F -S "$sock" -M "$shm" -l 8M -n 1 >"$CT/server.log" 2>&1 &
+	spid=$!
+	if ! wait_until "the server's ready line" has_line "$CT/server.log" \
+		"ivshmem-server: ready: listening on "; then
+		say_not_ok "chan: ivshmem-server started"
+		show "$CT/server.log"
+		kill "$spid" 2>/dev/null
+		return
+	fi
+
+	# 50 MB through a pipeline: recv first (it formats the region), then send
+	(
+		set -o pipefail
+		"$IV" chan -S "$sock" recv --ready "$CT/recv.ready" 2>"$CT/recv.err" |
+			sha256sum >"$CT/recv.sum"
+		echo "${PIPESTATUS[0]}" >"$CT/recv.rc"
+	) &
+	rpid=$!
+	if wait_until "recv's --ready file" test -e "$CT/recv.ready"; then
+		head -c 50M /dev/urandom | tee >(sha256sum >"$CT/send.sum") |
+			timeout "$CWAIT" "$IV" chan -S "$sock" send --timeout 60000 2>"$CT/send.err"
+		rc=${PIPESTATUS[2]}
+	else
+		rc=none
+	fi
+	status_of "$rpid" >/dev/null
+	wait_until "the sender's checksum" nonempty "$CT/send.sum"
+	src=$(cut -d' ' -f1 "$CT/send.sum" 2>/dev/null)
+	dst=$(cut -d' ' -f1 "$CT/recv.sum" 2>/dev/null)
+	if [ -n "$src" ] && [ "$src" = "$dst" ]; then
+		say_ok "chan send | chan recv: 50 MB arrive with the same sha256"
+	else
+		say_not_ok "chan send | chan recv: 50 MB arrive with the same sha256 ($src, $dst)"
+		show "$CT/send.err" "$CT/recv.err"
+	fi
+	check "chan send exits 0 once the receiver has everything (got $rc)" \
+		test "$rc" = 0
+	check "chan recv exits 0 at the end of the stream (got $(cat "$CT/recv.rc" 2>/dev/null))" \
+		test "$(cat "$CT/recv.rc" 2>/dev/null)" = 0
+
+	# nobody to send to: exit 3 and one line
+	timeout "$CWAIT" "$IV" chan -S "$sock" send --timeout 1000 </dev/null >"$CT/out" 2>"$CT/err"
+	rc=$?
+	check "chan send to nobody: exit 3 after --timeout (got $rc)" test "$rc" = 3
+	check "chan send to nobody: one clear line" \
+		one_line "$CT/err" "^ivshmem: peer $sock: chan send: no receiver came within 1000 ms$"
+	timeout "$CWAIT" "$IV" chan -S "$sock" recv --timeout 500 >"$CT/out" 2>"$CT/err"
+	rc=$?
+	check "chan recv from nobody: exit 3 after --timeout (got $rc)" test "$rc" = 3
+
+	# listen sees a peer join and leave; stat shows the table
+	"$IV" chan -S "$sock" listen >"$CT/listen.out" 2>"$CT/listen.err" &
+	lpid=$!
+	"$IV" chan -S "$sock" recv --ready "$CT/recv2.ready" >"$CT/recv2.out" 2>"$CT/recv2.err" &
+	rpid=$!
+	if wait_until "listen's first line" has_line "$CT/listen.out" '^joined as slot [0-9]+ ' &&
+	   wait_until "recv's --ready file" test -e "$CT/recv2.ready" &&
+	   wait_until "listen to see recv" has_line "$CT/listen.out" \
+		'^slot [0-9]+ (joined \(peer [0-9]+, generation [0-9]+\)|present \(peer [0-9]+\))$'; then
+		say_ok "chan listen: prints its slot, then the receiver present or joining"
+	else
+		say_not_ok "chan listen: prints its slot, then the receiver present or joining"
+		show "$CT/listen.out" "$CT/listen.err"
+	fi
+	"$IV" chan -S "$sock" stat >"$CT/stat.out" 2>"$CT/stat.err"
+	rc=$?
+	check "chan stat: exit 0, two active slots and their rings" eval \
+		'[ $rc = 0 ] && [ "$(grep -cE "^[0-9]+ +active " "$CT/stat.out")" = 2 ] &&
+		 [ "$(grep -cE "^[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$" "$CT/stat.out")" = 2 ] ||
+		 { show "$CT/stat.out" "$CT/stat.err"; false; }'
+	"$IV" chan -S "$sock" stat --json >"$CT/stat.json" 2>"$CT/stat.err"
+	check "chan stat --json: valid JSON with 4 slots" eval \
+		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"slots\"]) == 4" \
+		 "$CT/stat.json" || { show "$CT/stat.json" "$CT/stat.err"; false; }'
+
+	# SIGTERM ends a waiting recv promptly: exit 1, one line
+	t0=$(date +%s%3N)
+	kill -TERM "$rpid"
+	status_of "$rpid"
+	rc=$?
+	el=$(( $(date +%s%3N) - t0 ))
+	check "chan recv waiting for a sender: SIGTERM ends it in ${el} ms, exit 1 (got $rc)" \
+		eval '[ "$rc" = 1 ] && [ "$el" -lt 5000 ]'
+	check "chan recv after SIGTERM: one clear line" \
+		one_line "$CT/recv2.err" "chan recv: waiting for a sender: interrupted by SIGTERM$"
+	check "chan listen: the receiver's departure" \
+		wait_until "listen to see recv leave" has_line "$CT/listen.out" '^slot [0-9]+ left$'
+	kill -INT "$lpid"
+	status_of "$lpid"
+	rc=$?
+	check "chan listen: SIGINT ends it, exit 0 (got $rc)" test "$rc" = 0
+
+	# bench between two CLI processes
+	"$IV" chan -S "$sock" bench --echo --timeout 60000 >"$CT/echo.out" 2>"$CT/echo.err" &
+	epid=$!
+	timeout "$CWAIT" "$IV" chan -S "$sock" bench --count 2000 --rounds 2000 --timeout 60000 \
+		>"$CT/bench.out" 2>"$CT/bench.err"
+	rc=$?
+	check "chan bench: exit 0, throughput and round trip printed (got $rc)" eval \
+		'[ $rc = 0 ] && grep -q "^throughput: 2000 messages" "$CT/bench.out" &&
+		 grep -q "^round trip: 2000 of 64 bytes: median" "$CT/bench.out" ||
+		 { show "$CT/bench.out" "$CT/bench.err"; false; }'
+	status_of "$epid"
+	rc=$?
+	check "chan bench --echo: exit 0 when bench is done (got $rc)" test "$rc" = 0
+
+	# usage errors: exit 2 and the pointer to --help
+	local args
+	for args in "" "-S $sock" "-S $sock frob" "0 -S $sock send" "-S $sock send --ring-size 1000" \
+		    "-S $sock send --bogus" "-S $sock send --offset 10" "-S $sock stat extra" \
+		    "-S $sock recv --json" "-S $sock send --timeout x"; do
+		# shellcheck disable=SC2086 # the words of $args are the arguments
+		"$IV" chan $args >"$CT/out" 2>"$CT/err"
+		rc=$?
+		check "chan $args: usage error, exit 2 (got $rc)" usage_said "$rc"
+	done
+
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	rm -f "$sock" "/dev/shm/$shm"
+}
+chan_cli_check
 
 echo "1..$n"
 echo "# $failed of $n failed, $(( $(date +%s) - start )) s"

@@ -1815,6 +1815,1099 @@ static int peer_write(int argc, char **argv)
 	return ret;
 }
 
+/* ---------------------------------------------------------------------- */
+/* chan: libivshmem's message channels, in guests and on the host          */
+
+/*
+ * `ivshmem chan DEV|-S SOCKET [OPTIONS] COMMAND`: the channel set in
+ * [--offset, --offset + --length) of the shared memory, joined over a
+ * device (guest) or as a peer of an ivshmem-server (host).
+ *
+ * The CLI's processes recognise each other by a hello: a message of
+ * CHAN_HELLO_LEN bytes, "ivshmem-chan" and a role, that each sends to
+ * every peer it sees. A sender streams to the first peer that said it
+ * receives; a receiver takes the stream of the first peer that said it
+ * sends, and ignores everything else. The stream is the sender's stdin in
+ * messages of up to the largest message; an empty message ends it; the
+ * receiver answers it with an empty message (its acknowledgement), so
+ * that the sender leaves only once everything has arrived.
+ */
+#define CHAN_MAGIC	"ivshmem-chan"
+#define CHAN_HELLO_LEN	16
+#define CHAN_SLICE_MS	100	/* blocking calls return this often: signals */
+
+enum chan_role { ROLE_NONE, ROLE_SEND, ROLE_RECV, ROLE_BENCH, ROLE_ECHO };
+enum chan_create { CREATE_AUTO, CREATE_ALWAYS, CREATE_NEVER };
+
+static bool help_asked;
+
+static struct chan_state {
+	const char *dev_name;		/* guest: DEV */
+	bool host;			/* -S given */
+	struct ivshmem_dev *dev;
+	struct ivshmem_peer *peer;
+	struct ivshmem_chan *ch;
+	struct ivshmem_chan_config cfg;
+	enum chan_create create;
+	enum chan_role role;
+	const char *ready;		/* --ready FILE */
+	const char *op;			/* "chan send" etc., for messages */
+	int64_t to;			/* --to / --from SLOT, -1: the first */
+	bool json;
+	uint64_t size, count, rounds;	/* bench */
+	bool hello_sent[IVSHMEM_CHAN_MAX_PEERS];
+	enum chan_role seen[IVSHMEM_CHAN_MAX_PEERS];	/* their hellos */
+	bool evicted;
+	bool listen_print;		/* listen: print the events */
+	bool print_error;		/* stdout failed in chan_events() */
+} cs;
+
+static void chan_where(char *buf, size_t len)
+{
+	if (cs.host)
+		snprintf(buf, len, "peer %s", peer_socket);
+	else
+		snprintf(buf, len, "%s", cs.dev_name);
+}
+
+static int __attribute__((format(printf, 2, 3))) chan_msg(int status, const char *fmt, ...)
+{
+	char where[PATH_MAX + 8];
+	va_list ap;
+
+	chan_where(where, sizeof(where));
+	fprintf(stderr, PROG ": %s: %s: ", where, cs.op);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+/* the exit status of a failed channel call; one line on stderr */
+static int chan_fail(const char *what, int err)
+{
+	if (err == -EINTR && stop_signal)
+		return chan_msg(EXIT_FAILURE, "%s: interrupted by %s", what,
+				stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+	if (err == -ETIMEDOUT)
+		return chan_msg(EXIT_TIMEOUT, "%s: timed out after %" PRId64 " ms", what,
+				peer_timeout);
+	if (err == -ENOTCONN && cs.evicted)
+		return chan_msg(EXIT_FAILURE, "%s: evicted: the other peers declared this one"
+				" dead, or the region was formatted again", what);
+	return chan_msg(EXIT_FAILURE, "%s: %s", what, strerror(-err));
+}
+
+static uint64_t chan_deadline(void)
+{
+	return peer_timeout < 0 ? 0 : now_ns() + (uint64_t)peer_timeout * 1000000ULL;
+}
+
+/* the next slice of a wait that ends at @deadline (0: never); 0 when over */
+static int chan_slice(uint64_t deadline)
+{
+	uint64_t now, left;
+
+	if (!deadline)
+		return CHAN_SLICE_MS;
+	now = now_ns();
+	if (now >= deadline)
+		return 0;
+	left = (deadline - now + 999999) / 1000000;
+	return left < CHAN_SLICE_MS ? (int)left : CHAN_SLICE_MS;
+}
+
+static void chan_hello(uint32_t slot)
+{
+	char msg[CHAN_HELLO_LEN] = CHAN_MAGIC;
+
+	if (cs.role == ROLE_NONE || slot >= IVSHMEM_CHAN_MAX_PEERS || cs.hello_sent[slot])
+		return;
+	msg[CHAN_HELLO_LEN - 1] = (char)cs.role;
+	/* never waits: a peer whose ring is full does not read anyway */
+	if (!ivshmem_chan_send(cs.ch, slot, msg, sizeof(msg), 0, 0))
+		cs.hello_sent[slot] = true;
+}
+
+/* a hello's role, or ROLE_NONE */
+static enum chan_role chan_hello_role(const void *buf, size_t len)
+{
+	const char *m = buf;
+
+	if (len != CHAN_HELLO_LEN || memcmp(m, CHAN_MAGIC, sizeof(CHAN_MAGIC)) ||
+	    m[CHAN_HELLO_LEN - 1] < ROLE_SEND || m[CHAN_HELLO_LEN - 1] > ROLE_ECHO)
+		return ROLE_NONE;
+	return (enum chan_role)m[CHAN_HELLO_LEN - 1];
+}
+
+/* one flushed line for listen; false on a write error */
+static bool __attribute__((format(printf, 1, 2))) chan_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (fflush(stdout)) {
+		cs.print_error = true;
+		return false;
+	}
+	return true;
+}
+
+/* take the queued events: hello newcomers, forget leavers, print (listen) */
+static void chan_events(void)
+{
+	struct ivshmem_chan_event ev = { .size = sizeof(ev) };
+	uint32_t slots[IVSHMEM_CHAN_MAX_PEERS];
+	size_t n, i;
+
+	while (ivshmem_chan_next_event(cs.ch, &ev) == 0) {
+		ev.size = sizeof(ev);
+		switch (ev.type) {
+		case IVSHMEM_CHAN_JOINED:
+			if (cs.listen_print)
+				chan_line("slot %" PRIu32 " joined (peer %" PRIu32 ", generation %"
+					  PRIu64 ")\n", ev.slot, ev.peer_id, ev.generation);
+			/* (the peers present at our join come as events too: one hello) */
+			chan_hello(ev.slot);
+			break;
+		case IVSHMEM_CHAN_LEFT:
+			if (cs.listen_print)
+				chan_line("slot %" PRIu32 " left\n", ev.slot);
+			if (ev.slot < IVSHMEM_CHAN_MAX_PEERS) {
+				cs.hello_sent[ev.slot] = false;
+				cs.seen[ev.slot] = ROLE_NONE;
+			}
+			break;
+		case IVSHMEM_CHAN_EVICTED:
+			if (cs.listen_print)
+				chan_line("evicted\n");
+			cs.evicted = true;
+			break;
+		default:
+			if (cs.listen_print)
+				chan_line("events lost\n");
+			/* hello whoever is there */
+			if (!ivshmem_chan_peers(cs.ch, slots, IVSHMEM_CHAN_MAX_PEERS, &n))
+				for (i = 0; i < n && i < IVSHMEM_CHAN_MAX_PEERS; i++)
+					chan_hello(slots[i]);
+			break;
+		}
+	}
+}
+
+static void chan_close(void)
+{
+	ivshmem_chan_close(cs.ch);
+	cs.ch = NULL;
+	ivshmem_close(cs.dev);
+	cs.dev = NULL;
+	ivshmem_peer_close(cs.peer);
+	cs.peer = NULL;
+}
+
+/* open the device or join the server; Return: 0 or an exit status */
+static int chan_transport(void)
+{
+	if (cs.host)
+		return peer_join(&cs.peer);
+	return open_dev(cs.dev_name, &cs.dev) ? EXIT_FAILURE : 0;
+}
+
+/*
+ * Join the region: attach, or format it when it holds no channel set
+ * (after a short grace: someone may be formatting it), as --create and
+ * --attach say. Return: 0 or an exit status, the reason printed.
+ */
+static int chan_join(void)
+{
+	uint64_t deadline = chan_deadline(), grace = now_ns() + 200000000ULL;
+	uint32_t slots[IVSHMEM_CHAN_MAX_PEERS];
+	size_t n, i;
+	int ret;
+
+	ret = chan_transport();
+	if (ret)
+		return ret;
+	for (;;) {
+		if (cs.create == CREATE_ALWAYS)
+			ret = cs.host ? ivshmem_chan_create_host(cs.peer, &cs.cfg, &cs.ch) :
+				ivshmem_chan_create(cs.dev, &cs.cfg, &cs.ch);
+		else
+			ret = cs.host ? ivshmem_chan_attach_host(cs.peer, &cs.cfg, &cs.ch) :
+				ivshmem_chan_attach(cs.dev, &cs.cfg, &cs.ch);
+		if (ret != -EAGAIN)
+			break;
+		if (cs.create == CREATE_AUTO && now_ns() >= grace) {
+			cs.create = CREATE_ALWAYS;
+			continue;
+		}
+		if (stop_signal) {
+			ret = -EINTR;
+			break;
+		}
+		if (!chan_slice(deadline)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		sleep_us(10000);
+	}
+	if (ret) {
+		const char *hint = ret == -EPROTO ?
+			" (the region holds a damaged channel set or another layout:"
+			" --create formats it)" :
+			ret == -EUSERS ? " (every slot is taken)" :
+			ret == -ERANGE ? " (the region lies beyond the shared memory)" :
+			ret == -EOPNOTSUPP ? " (no such doorbell vector: --vector)" : "";
+
+		if (ret == -ETIMEDOUT)
+			chan_msg(EXIT_TIMEOUT, "attach: nobody formatted the region within %"
+				 PRId64 " ms", peer_timeout);
+		else if (ret == -EINTR)
+			chan_fail("attach", ret);
+		else
+			chan_msg(EXIT_FAILURE, "%s: %s%s", cs.create == CREATE_ALWAYS ?
+				 "create" : "attach", strerror(-ret), hint);
+		chan_close();
+		return ret == -ETIMEDOUT ? EXIT_TIMEOUT : EXIT_FAILURE;
+	}
+	if (cs.ready && (ret = say_ready(cs.ready))) {
+		fail(cs.ready, "chan: --ready", ret);
+		chan_close();
+		return EXIT_FAILURE;
+	}
+	if (!ivshmem_chan_peers(cs.ch, slots, IVSHMEM_CHAN_MAX_PEERS, &n))
+		for (i = 0; i < n && i < IVSHMEM_CHAN_MAX_PEERS; i++)
+			chan_hello(slots[i]);
+	return 0;
+}
+
+/*
+ * Run a blocking channel call in slices until it does something other
+ * than time out, the deadline passes (-ETIMEDOUT) or a signal came
+ * (-EINTR); events are taken between slices. @CALL uses ms_ as timeout.
+ */
+#define CHAN_WAIT(ret, deadline, CALL)					\
+	for (;;) {							\
+		int ms_ = chan_slice(deadline);				\
+									\
+		if (stop_signal) {					\
+			(ret) = -EINTR;					\
+			break;						\
+		}							\
+		if (!ms_) {						\
+			(ret) = -ETIMEDOUT;				\
+			break;						\
+		}							\
+		(ret) = (CALL);						\
+		chan_events();						\
+		if ((ret) == -ENOTCONN && cs.evicted)			\
+			break;						\
+		if ((ret) != -ETIMEDOUT && (ret) != -EINTR && (ret) != -EAGAIN) \
+			break;						\
+	}
+
+/*
+ * Wait for a peer that said @want (or --to / --from), reading the hellos.
+ * Return: its slot, or a negative errno.
+ */
+static int64_t chan_partner(enum chan_role want)
+{
+	uint64_t deadline = chan_deadline();
+	char buf[CHAN_HELLO_LEN];
+	uint32_t src;
+	size_t len;
+	int ret;
+
+	for (;;) {
+		if (cs.to >= 0 && cs.seen[cs.to] == want)
+			return cs.to;
+		if (cs.to < 0)
+			for (src = 0; src < IVSHMEM_CHAN_MAX_PEERS; src++)
+				if (cs.seen[src] == want)
+					return src;
+		CHAN_WAIT(ret, deadline, ivshmem_chan_recv(cs.ch, IVSHMEM_CHAN_ANY, buf,
+							   sizeof(buf), &len, &src, ms_));
+		if (ret == -EMSGSIZE) {
+			/* not a hello: drop it */
+			const void *p;
+
+			if (!ivshmem_chan_peek(cs.ch, src, &p, &len, &src, 0))
+				ivshmem_chan_release(cs.ch, src);
+			continue;
+		}
+		if (ret == -ENOTCONN && !cs.evicted)
+			continue;	/* what a leaver left: read */
+		if (ret)
+			return ret;
+		if (src < IVSHMEM_CHAN_MAX_PEERS && chan_hello_role(buf, len) != ROLE_NONE) {
+			cs.seen[src] = chan_hello_role(buf, len);
+			chan_hello(src);	/* it may have come before its join event */
+		}
+	}
+}
+
+static const char *chan_role_name(enum chan_role r)
+{
+	return r == ROLE_SEND ? "sender" : r == ROLE_RECV ? "receiver" :
+		r == ROLE_ECHO ? "bench --echo" : "bench";
+}
+
+/* the partner, or an exit status (negative: no partner) in *@status */
+static bool chan_find(enum chan_role want, uint32_t *slot, int *status)
+{
+	int64_t r = chan_partner(want);
+
+	if (r >= 0) {
+		*slot = (uint32_t)r;
+		return true;
+	}
+	if (r == -ETIMEDOUT)
+		*status = chan_msg(EXIT_TIMEOUT, "no %s%s came within %" PRId64 " ms",
+				   chan_role_name(want), cs.to >= 0 ? " in that slot" : "",
+				   peer_timeout);
+	else
+		*status = chan_fail(want == ROLE_RECV ? "waiting for a receiver" :
+				    "waiting for a sender", (int)r);
+	return false;
+}
+
+/* poll stdin for up to @ms; Return: 1 readable, 0 not yet, -errno */
+static int chan_poll_in(int ms)
+{
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	int n = poll(&pfd, 1, ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n > 0;
+}
+
+static int chan_send(void)
+{
+	size_t max = ivshmem_chan_max_msg(cs.ch), len;
+	uint64_t deadline;
+	uint32_t to, src;
+	bool eof = false;
+	int status, ret;
+	char ack[CHAN_HELLO_LEN];
+	void *buf;
+
+	if (!chan_find(ROLE_RECV, &to, &status))
+		return status;
+	while (!eof) {
+		/* wait for input, beating the heartbeat meanwhile */
+		deadline = chan_deadline();
+		for (;;) {
+			int ms = chan_slice(deadline);
+
+			if (stop_signal)
+				return chan_fail("read", -EINTR);
+			if (!ms)
+				return chan_fail("waiting for input", -ETIMEDOUT);
+			ret = chan_poll_in(ms);
+			if (ret < 0)
+				return fail("stdin", "read", ret);
+			if (ret)
+				break;
+			ret = ivshmem_chan_process(cs.ch);
+			chan_events();
+			if (ret)
+				return chan_fail("send", ret);
+		}
+		deadline = chan_deadline();
+		CHAN_WAIT(ret, deadline, ivshmem_chan_reserve(cs.ch, to, max, &buf, ms_));
+		if (ret)
+			return chan_fail("send", ret);
+		/* read straight into the ring, as much as is there */
+		len = 0;
+		while (len < max) {
+			ssize_t n = read(STDIN_FILENO, (char *)buf + len, max - len);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return fail("stdin", "read", -errno);
+			if (n == 0) {
+				eof = true;
+				break;
+			}
+			len += (size_t)n;
+			if (chan_poll_in(0) <= 0)
+				break;
+		}
+		if (len) {
+			ret = ivshmem_chan_commit(cs.ch, to, len, 0);
+			if (ret)
+				return chan_fail("send", ret);
+		}
+	}
+	/* the end of the stream: an empty message */
+	deadline = chan_deadline();
+	CHAN_WAIT(ret, deadline, ivshmem_chan_send(cs.ch, to, NULL, 0, 0, ms_));
+	if (ret)
+		return chan_fail("send", ret);
+	/* leave once the receiver has it all: its empty answer, or its leaving */
+	deadline = chan_deadline();
+	for (;;) {
+		CHAN_WAIT(ret, deadline, ivshmem_chan_recv(cs.ch, to, ack, sizeof(ack), &len,
+							   &src, ms_));
+		if (ret == -EMSGSIZE) {
+			const void *p;
+
+			if (!ivshmem_chan_peek(cs.ch, to, &p, &len, &src, 0))
+				ivshmem_chan_release(cs.ch, src);
+			continue;
+		}
+		if (ret == -ENOTCONN && !cs.evicted)
+			return EXIT_SUCCESS;	/* it left: it had read everything */
+		if (ret)
+			return chan_fail("waiting for the receiver's acknowledgement", ret);
+		if (!len)
+			return EXIT_SUCCESS;
+	}
+}
+
+static int chan_recv(void)
+{
+	uint64_t deadline;
+	uint32_t from, src;
+	const void *buf;
+	size_t len, done;
+	int status, ret;
+
+	if (!chan_find(ROLE_SEND, &from, &status))
+		return status;
+	for (;;) {
+		deadline = chan_deadline();
+		CHAN_WAIT(ret, deadline, ivshmem_chan_peek(cs.ch, from, &buf, &len, &src, ms_));
+		if (ret == -ENOTCONN && !cs.evicted)
+			return chan_msg(EXIT_FAILURE, "the sender (slot %" PRIu32 ") left before"
+					" the end of the stream", from);
+		if (ret)
+			return chan_fail("recv", ret);
+		for (done = 0; done < len; ) {
+			ssize_t n = write(STDOUT_FILENO, (const char *)buf + done, len - done);
+
+			if (n < 0 && errno == EINTR && !stop_signal)
+				continue;
+			if (n < 0) {
+				ivshmem_chan_release(cs.ch, src);
+				return fail("stdout", "write", -errno);
+			}
+			done += (size_t)n;
+		}
+		ivshmem_chan_release(cs.ch, src);
+		if (!len)
+			break;
+	}
+	/* acknowledge the end; the sender also takes our leaving for one */
+	ivshmem_chan_send(cs.ch, from, NULL, 0, 0, 0);
+	return EXIT_SUCCESS;
+}
+
+static int chan_listen(void)
+{
+	uint32_t slots[IVSHMEM_CHAN_MAX_PEERS];
+	uint64_t deadline = chan_deadline();
+	char buf[CHAN_HELLO_LEN];
+	struct pollfd pfd;
+	size_t n, i, len;
+	uint32_t src;
+	int ret, ms;
+
+	/* the peers present now are listed, their events dropped */
+	while (ivshmem_chan_next_event(cs.ch, &(struct ivshmem_chan_event){
+		.size = sizeof(struct ivshmem_chan_event) }) == 0)
+		;
+	ret = ivshmem_chan_peers(cs.ch, slots, IVSHMEM_CHAN_MAX_PEERS, &n);
+	if (ret)
+		return chan_fail("peers", ret);
+	if (!chan_line("joined as slot %d (%d slots, messages up to %zu bytes)\n",
+		       ivshmem_chan_self(cs.ch), ivshmem_chan_max_peers(cs.ch),
+		       ivshmem_chan_max_msg(cs.ch)))
+		return fail("stdout", "write", -errno);
+	for (i = 0; i < n && i < IVSHMEM_CHAN_MAX_PEERS; i++)
+		if (!chan_line("slot %" PRIu32 " present (peer %d)\n", slots[i],
+			       ivshmem_chan_peer_id(cs.ch, slots[i])))
+			return fail("stdout", "write", -errno);
+	cs.listen_print = true;
+	pfd.fd = ivshmem_chan_fd(cs.ch);
+	pfd.events = POLLIN;
+	while (!stop_signal && (ms = chan_slice(deadline))) {
+		if (poll(&pfd, 1, ms) < 0 && errno != EINTR)
+			return chan_fail("poll", -errno);
+		ret = ivshmem_chan_process(cs.ch);
+		chan_events();
+		if (cs.print_error)
+			return fail("stdout", "write", -EPIPE);
+		if (ret == -ENOTCONN)
+			return chan_fail("listen", ret);
+		if (ret)
+			return chan_fail("listen", ret);
+		/* whatever is sent to us (hellos) is dropped */
+		while ((ret = ivshmem_chan_recv(cs.ch, IVSHMEM_CHAN_ANY, buf, sizeof(buf), &len,
+						&src, 0)) == 0 || ret == -EMSGSIZE) {
+			const void *p;
+
+			if (ret == -EMSGSIZE && !ivshmem_chan_peek(cs.ch, src, &p, &len, &src, 0))
+				ivshmem_chan_release(cs.ch, src);
+		}
+	}
+	return EXIT_SUCCESS;
+}
+
+/* ---- stat: the layout, read from the memory, untrusted ---- */
+
+static uint64_t ld64(const unsigned char *p)
+{
+	return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+}
+
+static uint32_t ld32(const unsigned char *p)
+{
+	return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+
+static int chan_stat(void)
+{
+	static const char *const states[] = { "free", "joining", "active" };
+	uint64_t size = 0, len, region_size, slots_off, rings_off, stride, pres, head, tail;
+	uint32_t magic, state, major, minor, peers, ring_size, i, j, st;
+	unsigned char *mem = NULL, *r;
+	void *addr;
+	bool first = true;
+	int ret;
+
+	ret = chan_transport();
+	if (ret)
+		return ret;
+	if (cs.host) {
+		ret = ivshmem_peer_map(cs.peer, &addr, &size);
+		mem = addr;
+	} else {
+		size = ivshmem_size(cs.dev);
+	}
+	len = cs.cfg.length ? cs.cfg.length : size - (cs.cfg.offset < size ? cs.cfg.offset : size);
+	if (!ret && (cs.cfg.offset > size || len > size - cs.cfg.offset || len < 256)) {
+		chan_msg(EXIT_FAILURE, "the region 0x%" PRIx64 "+0x%" PRIx64 " does not fit in"
+			 " the memory (0x%" PRIx64 " bytes)", cs.cfg.offset, len, size);
+		chan_close();
+		return EXIT_FAILURE;
+	}
+	if (!ret && cs.host)
+		mem += cs.cfg.offset;
+	else if (!ret)
+		ret = map_range(cs.dev, cs.cfg.offset, len, IVSHMEM_MAP_READONLY, &mem);
+	if (ret) {
+		chan_close();
+		return chan_fail("map", ret);
+	}
+	magic = ld32(mem);
+	major = ld32(mem + 4) & 0xffff;
+	minor = ld32(mem + 4) >> 16;
+	state = ld32(mem + 12);
+	region_size = ld64(mem + 16);
+	peers = ld32(mem + 32);
+	slots_off = ld64(mem + 40);
+	ring_size = ld32(mem + 48);
+	rings_off = ld64(mem + 56);
+	stride = ld64(mem + 64);
+	if (magic != 0x48435649 || state != 2) {
+		chan_close();
+		return chan_msg(EXIT_FAILURE, "no channel set in the region at 0x%" PRIx64
+				" (not formatted)", cs.cfg.offset);
+	}
+	if (major != IVSHMEM_CHAN_LAYOUT_MAJOR || peers < 2 || peers > IVSHMEM_CHAN_MAX_PEERS ||
+	    region_size > len || slots_off < 256 || slots_off > len ||
+	    (uint64_t)peers * 64 > len - slots_off || ring_size < IVSHMEM_CHAN_MIN_RING ||
+	    stride < ring_size || rings_off > len ||
+	    stride > (len - rings_off) / ((uint64_t)peers * peers)) {
+		chan_close();
+		return chan_msg(EXIT_FAILURE, "the header at 0x%" PRIx64 " is damaged or of"
+				" another layout", cs.cfg.offset);
+	}
+	if (cs.json) {
+		printf("{\"offset\": %" PRIu64 ", \"region_size\": %" PRIu64 ", \"version\": \"%"
+		       PRIu32 ".%" PRIu32 "\", \"max_peers\": %" PRIu32 ", \"ring_size\": %" PRIu32
+		       ", \"slots\": [", cs.cfg.offset, region_size, major, minor, peers,
+		       ring_size);
+	} else {
+		printf("region:    0x%" PRIx64 "+0x%" PRIx64 ", layout %" PRIu32 ".%" PRIu32 "\n",
+		       cs.cfg.offset, region_size, major, minor);
+		printf("slots:     %" PRIu32 ", rings of %" PRIu32 " bytes\n", peers, ring_size);
+		printf("%-5s %-8s %4s %10s %7s %6s\n", "SLOT", "STATE", "GEN", "HEARTBEAT",
+		       "PEER", "VECTOR");
+	}
+	for (i = 0; i < peers; i++) {
+		const unsigned char *s = mem + slots_off + 64 * i;
+		uint32_t vec = ld32(s + 20);
+
+		pres = ld64(s);
+		st = (uint32_t)pres;
+		if (cs.json) {
+			printf("%s\n  {\"slot\": %" PRIu32 ", \"state\": \"%s\", \"generation\": %"
+			       PRIu64 ", \"heartbeat\": %" PRIu64 ", \"peer_id\": %" PRIu32
+			       ", \"vector\": %" PRIu32 "}", i ? "," : "", i,
+			       st < 3 ? states[st] : "garbage", pres >> 32, ld64(s + 8),
+			       ld32(s + 16), vec);
+			continue;
+		}
+		if (st == 0)
+			continue;
+		printf("%-5" PRIu32 " %-8s %4" PRIu64 " %10" PRIu64 " %7" PRIu32, i,
+		       st < 3 ? states[st] : "garbage", pres >> 32, ld64(s + 8), ld32(s + 16));
+		if (vec < 64)
+			printf(" %6" PRIu32 "\n", vec);
+		else
+			printf(" %6s\n", "-");
+	}
+	if (cs.json)
+		printf("%s], \"rings\": [", peers ? "\n" : "");
+	else
+		printf("%-5s %-5s %12s %12s %10s\n", "FROM", "TO", "PRODUCED", "CONSUMED", "QUEUED");
+	/* the rings between present slots: positions are bytes, mod 2^32 */
+	for (i = 0; i < peers; i++) {
+		if ((uint32_t)ld64(mem + slots_off + 64 * i) == 0)
+			continue;
+		for (j = 0; j < peers; j++) {
+			if (i == j || (uint32_t)ld64(mem + slots_off + 64 * j) == 0)
+				continue;
+			r = mem + rings_off + ((uint64_t)i * peers + j) * stride;
+			head = ld64(r);
+			tail = ld64(r + 64);
+			if (cs.json) {
+				printf("%s\n  {\"from\": %" PRIu32 ", \"to\": %" PRIu32 ", \"produced\": %"
+				       PRIu32 ", \"consumed\": %" PRIu32, first ? "" : ",", i, j,
+				       (uint32_t)head, (uint32_t)tail);
+				if (head >> 32 == tail >> 32)
+					printf(", \"queued\": %" PRIu32 "}", (uint32_t)head - (uint32_t)tail);
+				else
+					printf(", \"queued\": null}");
+				first = false;
+				continue;
+			}
+			printf("%-5" PRIu32 " %-5" PRIu32 " %12" PRIu32 " %12" PRIu32, i, j,
+			       (uint32_t)head, (uint32_t)tail);
+			if (head >> 32 == tail >> 32)
+				printf(" %10" PRIu32 "\n", (uint32_t)head - (uint32_t)tail);
+			else
+				printf(" %10s\n", "-");
+		}
+	}
+	if (cs.json)
+		printf("%s]}\n", first ? "" : "\n");
+	chan_close();
+	if (fflush(stdout))
+		return fail("stdout", "write", -errno);
+	return EXIT_SUCCESS;
+}
+
+/* ---- bench: throughput and round trips between two CLI processes ---- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* send @len bytes of @buf (type byte first) to @to, waiting in slices */
+static int chan_bench_send(uint32_t to, const void *buf, size_t len)
+{
+	uint64_t deadline = chan_deadline();
+	int ret;
+
+	CHAN_WAIT(ret, deadline, ivshmem_chan_send(cs.ch, to, buf, len, 0, ms_));
+	return ret;
+}
+
+static int chan_bench_recv(uint32_t from, void *buf, size_t cap, size_t *len)
+{
+	uint64_t deadline = chan_deadline();
+	uint32_t src;
+	int ret;
+
+	CHAN_WAIT(ret, deadline, ivshmem_chan_recv(cs.ch, from, buf, cap, len, &src, ms_));
+	return ret;
+}
+
+/* the echo side: answer until 'Q'. Return: exit status */
+static int chan_echo(unsigned char *buf, size_t cap)
+{
+	uint32_t from;
+	uint64_t n = 0;
+	size_t len;
+	int ret, status;
+
+	if (!chan_find(ROLE_BENCH, &from, &status))
+		return status;
+	for (;;) {
+		ret = chan_bench_recv(from, buf, cap, &len);
+		if (ret)
+			return chan_fail("recv", ret);
+		n++;
+		if (!len || buf[0] == 'D')
+			continue;
+		if (buf[0] == 'Q')
+			break;
+		/* 'M' (the end of a throughput run) and 'P' (a ping) come back */
+		ret = chan_bench_send(from, buf, len);
+		if (ret)
+			return chan_fail("send", ret);
+	}
+	printf("bench --echo: answered slot %" PRIu32 ", %" PRIu64 " messages\n", from, n);
+	return fflush(stdout) ? fail("stdout", "write", -errno) : EXIT_SUCCESS;
+}
+
+static int chan_bench(void)
+{
+	size_t max = ivshmem_chan_max_msg(cs.ch), len, size = cs.size;
+	uint64_t i, t0, ns, *rt = NULL;
+	unsigned char *buf;
+	uint32_t to;
+	int ret, status = EXIT_FAILURE;
+
+	if (size > max)
+		size = max;
+	buf = calloc(1, max);
+	if (!buf)
+		return chan_fail("bench", -ENOMEM);
+	if (cs.role == ROLE_ECHO) {
+		status = chan_echo(buf, max);
+		free(buf);
+		return status;
+	}
+	rt = calloc(cs.rounds, sizeof(*rt));
+	if (!rt) {
+		free(buf);
+		return chan_fail("bench", -ENOMEM);
+	}
+	if (!chan_find(ROLE_ECHO, &to, &status))
+		goto out;
+	/* throughput: --count messages of --size, then a mark that comes back */
+	memset(buf, 0xa5, size);
+	t0 = now_ns();
+	for (i = 0; i < cs.count; i++) {
+		buf[0] = 'D';
+		ret = chan_bench_send(to, buf, size);
+		if (ret) {
+			status = chan_fail("send", ret);
+			goto out;
+		}
+	}
+	buf[0] = 'M';
+	ret = chan_bench_send(to, buf, 1);
+	if (!ret)
+		ret = chan_bench_recv(to, buf, max, &len);
+	if (ret) {
+		status = chan_fail("throughput", ret);
+		goto out;
+	}
+	ns = now_ns() - t0;
+	printf("throughput: %" PRIu64 " messages of %zu bytes in %.3f s: %.1f MB/s, %.0f"
+	       " messages/s\n", cs.count, size, ns / 1e9, (double)cs.count * size * 1e3 / ns,
+	       cs.count * 1e9 / ns);
+	/* round trips of 64-byte messages */
+	for (i = 0; i < cs.rounds; i++) {
+		buf[0] = 'P';
+		t0 = now_ns();
+		ret = chan_bench_send(to, buf, 64 < max ? 64 : max);
+		if (!ret)
+			ret = chan_bench_recv(to, buf, max, &len);
+		if (ret) {
+			status = chan_fail("round trip", ret);
+			goto out;
+		}
+		rt[i] = now_ns() - t0;
+	}
+	qsort(rt, cs.rounds, sizeof(*rt), u64_cmp);
+	printf("round trip: %" PRIu64 " of 64 bytes: median %.1f us, p99 %.1f us\n", cs.rounds,
+	       rt[cs.rounds / 2] / 1e3, rt[cs.rounds * 99 / 100] / 1e3);
+	buf[0] = 'Q';
+	ret = chan_bench_send(to, buf, 1);
+	if (ret) {
+		status = chan_fail("send", ret);
+		goto out;
+	}
+	status = fflush(stdout) ? fail("stdout", "write", -errno) : EXIT_SUCCESS;
+out:
+	free(rt);
+	free(buf);
+	return status;
+}
+
+/* ---- the command line ---- */
+
+static const struct command chan_commands[] = {
+	{ "chan send", NULL, "[--to SLOT]",
+	  "Stream stdin to a receiver ('chan recv'): wait for one (the first that\n"
+	  "comes, or the one in --to SLOT), send stdin in messages of up to the\n"
+	  "largest message, then an empty message that ends the stream; exit 0 once\n"
+	  "the receiver acknowledged it (or left after reading everything).\n" },
+	{ "chan recv", NULL, "[--from SLOT]",
+	  "Take the stream of a sender ('chan send': the first that comes, or the one\n"
+	  "in --from SLOT) and write it to stdout; exit 0 at its end, 1 when the\n"
+	  "sender leaves before the end.\n" },
+	{ "chan listen", NULL, "",
+	  "Stay joined and print one line per event until --timeout, SIGINT or\n"
+	  "SIGTERM (exit 0), each line flushed at once:\n"
+	  "  joined as slot N (P slots, messages up to M bytes)\n"
+	  "  slot N present (peer ID)\n"
+	  "  slot N joined (peer ID, generation G)\n"
+	  "  slot N left\n"
+	  "  evicted                  (this peer was declared dead: exit 1)\n"
+	  "  events lost\n" },
+	{ "chan stat", NULL, "[--json]",
+	  "Read the region without joining it: its layout, the peer table (slot,\n"
+	  "state, generation, heartbeat, peer id, vector) and, for every ring\n"
+	  "between two occupied slots, the bytes produced, consumed and queued.\n"
+	  "  --json                one JSON object\n" },
+	{ "chan bench", NULL, "[--echo] [--size BYTES] [--count N] [--rounds N]",
+	  "Throughput and round trips between two CLI processes: run 'bench --echo'\n"
+	  "on one side and 'bench' on the other (in either order).\n"
+	  "  --echo                answer (the other side measures)\n"
+	  "  --size BYTES          throughput messages (default: the largest)\n"
+	  "  --count N             throughput messages (default 20000)\n"
+	  "  --rounds N            64-byte round trips (default 10000)\n" },
+};
+
+#define NCHAN_COMMANDS	(sizeof(chan_commands) / sizeof(chan_commands[0]))
+
+static const char chan_help[] =
+	"Message channels (libivshmem-channel(3)) in a region of the shared memory:\n"
+	"in a guest over DEV, on the host as a peer of the ivshmem-server at -S.\n"
+	"A process that joins a region that holds no channel set formats it.\n"
+	"Options, before or after COMMAND:\n"
+	"  -S, --socket SOCKET   on the host: the server's socket (instead of DEV)\n"
+	"  -o, --offset OFF      where the region starts (default 0, a multiple of 64)\n"
+	"  -l, --length LEN      its length (default: to the end of the memory)\n"
+	"  -p, --peers N         when formatting: slots, 2..64 (default 4)\n"
+	"  -r, --ring-size SIZE  when formatting: bytes per ring, a power of two,\n"
+	"                        256..1G (default 64K; messages up to half of it)\n"
+	"  -V, --vector N        the doorbell vector to listen on (default 0)\n"
+	"  -c, --create          format the region even if it holds a channel set\n"
+	"  -a, --attach          never format it: wait for someone who does\n"
+	"  -t, --timeout MS      give up after MS milliseconds without progress\n"
+	"                        (exit 3; listen: stop, exit 0)\n"
+	"  -R, --ready FILE      create FILE once joined (for scripts)\n"
+	"Commands:\n";
+
+static void chan_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: " PROG " chan DEV|-S SOCKET [OPTIONS] COMMAND [ARGS]\n\n%s",
+		chan_help);
+	for (i = 0; i < NCHAN_COMMANDS; i++)
+		fprintf(f, "  %-7s%s%s\n", chan_commands[i].name + 5,
+			*chan_commands[i].synopsis ? " " : "", chan_commands[i].synopsis);
+	fprintf(f, "SIGINT and SIGTERM end every command: listen with exit status 0, the\n"
+		"others with 1. '" PROG " chan COMMAND --help' describes a command.\n");
+}
+
+static const struct command *chan_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < NCHAN_COMMANDS; i++)
+		if (!strcmp(name, chan_commands[i].name + 5))
+			return &chan_commands[i];
+	return NULL;
+}
+
+static int cmd_chan(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		OPT_HELP, PEER_OPTS,
+		{ "offset", required_argument, NULL, 'o' },
+		{ "length", required_argument, NULL, 'l' },
+		{ "peers", required_argument, NULL, 'p' },
+		{ "ring-size", required_argument, NULL, 'r' },
+		{ "vector", required_argument, NULL, 'V' },
+		{ "create", no_argument, NULL, 'c' },
+		{ "attach", no_argument, NULL, 'a' },
+		{ "ready", required_argument, NULL, 'R' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "echo", no_argument, NULL, 'e' },
+		{ "size", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'N' },
+		{ 0 }
+	};
+	struct sigaction sa = { .sa_handler = on_stop };
+	const char *pos[3], *sub;
+	const struct command *chan_cur;
+	int c, npos = 0, status;
+	uint64_t v;
+
+	ivshmem_chan_config_init(&cs.cfg);
+	cs.to = -1;
+	cs.count = 20000;
+	cs.rounds = 10000;
+	cs.size = SIZE_MAX;
+	opterr = 0;
+	/* options anywhere; the words are [DEV] COMMAND */
+	while ((c = getopt_long(argc, argv, "-hS:t:o:l:p:r:V:caR:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (npos == 3)
+				return usage_error("unexpected argument '%s'", optarg);
+			pos[npos++] = optarg;
+			break;
+		case 'h':
+			help_asked = true;
+			break;
+		case 'S':
+			cs.host = true;
+			/* fall through */
+		case 't':
+			if (!peer_common_opt(c))
+				return EXIT_USAGE;
+			break;
+		case 'o':
+			if (!number_arg("--offset", optarg, UINT64_MAX, &v))
+				return EXIT_USAGE;
+			if (v % 64)
+				return usage_error("--offset: a multiple of 64, not 0x%" PRIx64, v);
+			cs.cfg.offset = v;
+			break;
+		case 'l':
+			if (!number_arg("--length", optarg, UINT64_MAX, &v))
+				return EXIT_USAGE;
+			cs.cfg.length = v;
+			break;
+		case 'p':
+			if (!number_arg("--peers", optarg, IVSHMEM_CHAN_MAX_PEERS, &v))
+				return EXIT_USAGE;
+			if (v < 2)
+				return usage_error("--peers: 2 to %d", IVSHMEM_CHAN_MAX_PEERS);
+			cs.cfg.max_peers = (uint32_t)v;
+			break;
+		case 'r':
+			if (!number_arg("--ring-size", optarg, IVSHMEM_CHAN_MAX_RING, &v))
+				return EXIT_USAGE;
+			if (v < IVSHMEM_CHAN_MIN_RING || (v & (v - 1)))
+				return usage_error("--ring-size: a power of two from 256 to 1G, not %"
+						   PRIu64, v);
+			cs.cfg.ring_size = (uint32_t)v;
+			break;
+		case 'V':
+			if (!number_arg("--vector", optarg, 63, &v))
+				return EXIT_USAGE;
+			cs.cfg.vector = (uint32_t)v;
+			break;
+		case 'c':
+			cs.create = CREATE_ALWAYS;
+			break;
+		case 'a':
+			cs.create = CREATE_NEVER;
+			break;
+		case 'R':
+			if (!*optarg)
+				return usage_error("--ready: an empty file name");
+			cs.ready = optarg;
+			break;
+		case 'T':
+		case 'F':
+			if (!number_arg(c == 'T' ? "--to" : "--from", optarg,
+					IVSHMEM_CHAN_MAX_PEERS - 1, &v))
+				return EXIT_USAGE;
+			cs.to = (int64_t)v;
+			break;
+		case 'j':
+			cs.json = true;
+			break;
+		case 'e':
+			cs.role = ROLE_ECHO;
+			break;
+		case 's':
+			if (!number_arg("--size", optarg, IVSHMEM_CHAN_MAX_RING, &v))
+				return EXIT_USAGE;
+			if (!v)
+				return usage_error("--size: at least 1");
+			cs.size = v;
+			break;
+		case 'n':
+		case 'N':
+			if (!number_arg(c == 'n' ? "--count" : "--rounds", optarg, 100000000, &v))
+				return EXIT_USAGE;
+			if (!v)
+				return usage_error("%s: at least 1", c == 'n' ? "--count" : "--rounds");
+			*(c == 'n' ? &cs.count : &cs.rounds) = v;
+			break;
+		default:
+			if (optopt)
+				return usage_error("unknown option or missing value: -%c", optopt);
+			return usage_error("unknown option or missing value: %s", argv[optind - 1]);
+		}
+	}
+	/* the words: DEV COMMAND, or COMMAND after -S */
+	sub = npos > !cs.host ? pos[!cs.host] : NULL;
+	chan_cur = chan_command(sub);
+	if (cs.host && !chan_cur && npos >= 2 && chan_command(pos[1])) {
+		if (!help_asked)
+			return usage_error("'%s': DEV or -S SOCKET, not both", pos[0]);
+		chan_cur = chan_command(pos[1]);
+	}
+	if (help_asked) {
+		if (chan_cur)
+			command_help(chan_cur);
+		else
+			chan_usage(stdout);
+		return EXIT_SUCCESS;
+	}
+	if (!sub)
+		return usage_error("missing %sCOMMAND (send, recv, listen, stat, bench)",
+				   cs.host || npos ? "" : "DEV|-S SOCKET and ");
+	if (!chan_cur)
+		return usage_error("unknown command '%s'", sub);
+	if (npos > 1 + !cs.host)
+		return usage_error("unexpected argument '%s'", pos[1 + !cs.host]);
+	cs.dev_name = cs.host ? NULL : pos[0];
+	cs.op = chan_cur->name;
+	if (cs.json && strcmp(sub, "stat"))
+		return usage_error("--json: for stat only");
+	if (cs.role == ROLE_ECHO && strcmp(sub, "bench"))
+		return usage_error("--echo: for bench only");
+	if (cs.to >= 0 && strcmp(sub, "send") && strcmp(sub, "recv"))
+		return usage_error("--to, --from: for send and recv only");
+	if (cs.host)
+		snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
+	if (!strcmp(sub, "stat"))
+		return chan_stat();
+	if (!strcmp(sub, "send"))
+		cs.role = ROLE_SEND;
+	else if (!strcmp(sub, "recv"))
+		cs.role = ROLE_RECV;
+	else if (!strcmp(sub, "bench") && cs.role != ROLE_ECHO)
+		cs.role = ROLE_BENCH;
+
+	/* SIGINT and SIGTERM end the command; blocking calls return every slice */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	status = chan_join();
+	if (status)
+		return status;
+	if (!strcmp(sub, "send"))
+		status = chan_send();
+	else if (!strcmp(sub, "recv"))
+		status = chan_recv();
+	else if (!strcmp(sub, "listen"))
+		status = chan_listen();
+	else
+		status = chan_bench();
+	if (status == EXIT_SUCCESS && fflush(stdout))
+		status = fail("stdout", "write", -errno);
+	chan_close();
+	return status;
+}
+
 #define PEER_SOCKET_HELP \
 	"  -S, --socket SOCKET   the server's socket (default " DEFAULT_SOCKET ")\n"
 
@@ -1961,6 +3054,9 @@ static const struct command commands[] = {
 	  "  -R, --ring HOW     ioctl or mmio (default: mmio if the driver maps the\n"
 	  "                     register page)\n"
 	  "  -t, --timeout S    give up after S seconds without the other (default 120)\n" },
+	{ "chan", cmd_chan, "DEV|-S SOCKET [OPTIONS] COMMAND",
+	  "Message channels over the shared memory (send, recv, listen, stat,\n"
+	  "bench), in a guest or on the host. 'ivshmem chan --help' lists them.\n" },
 	{ "peer", cmd_peer, "[-S SOCKET] [--timeout MS] COMMAND [ARGS]",
 	  "On the host: join an ivshmem-server as a peer. 'ivshmem peer --help'\n"
 	  "lists its commands.\n" },
@@ -2001,6 +3097,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			if (!strcmp(argv[2], "chan") && argc == 3) {
+				chan_usage(stdout);
+				return EXIT_SUCCESS;
+			}
 			if (!strcmp(argv[2], "peer") && argc == 3) {
 				peer_usage(stdout);
 				return EXIT_SUCCESS;
@@ -2008,6 +3108,12 @@ int main(int argc, char **argv)
 			for (i = 0; !strcmp(argv[2], "peer") && i < NPEER_COMMANDS; i++) {
 				if (!strcmp(argv[3], peer_commands[i].name + 5)) {
 					command_help(&peer_commands[i]);
+					return EXIT_SUCCESS;
+				}
+			}
+			for (i = 0; !strcmp(argv[2], "chan") && i < NCHAN_COMMANDS; i++) {
+				if (!strcmp(argv[3], chan_commands[i].name + 5)) {
+					command_help(&chan_commands[i]);
 					return EXIT_SUCCESS;
 				}
 			}
