@@ -169,6 +169,26 @@ usage_said() { # RC: exit status 2 and the pointer to --help on stderr
 	return 1
 }
 
+stat_ok() { # RC: two active slots, the two rings between them
+	[ "$1" = 0 ] && [ "$(grep -cE '^[0-9]+ +active ' "$CT/stat.out")" = 2 ] &&
+		[ "$(grep -cE '^[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$' "$CT/stat.out")" = 2 ] &&
+		return 0
+	show "$CT/stat.out" "$CT/stat.err"
+	return 1
+}
+json_ok() {
+	python3 -c 'import json, sys; assert len(json.load(open(sys.argv[1]))["slots"]) == 4' \
+		"$CT/stat.json" && return 0
+	show "$CT/stat.json" "$CT/stat.err"
+	return 1
+}
+bench_ok() { # RC
+	[ "$1" = 0 ] && grep -q '^throughput: 2000 messages' "$CT/bench.out" &&
+		grep -q '^round trip: 2000 of 64 bytes: median' "$CT/bench.out" && return 0
+	show "$CT/bench.out" "$CT/bench.err"
+	return 1
+}
+
 chan_cli_check() {
 	local sock=/tmp/ivs-chancli-$$.sock shm=ivs-chancli-$$ spid rpid lpid epid rc src dst t0 el
 	rm -rf "$CT"
@@ -239,14 +259,9 @@ chan_cli_check() {
 	fi
 	"$IV" chan -S "$sock" stat >"$CT/stat.out" 2>"$CT/stat.err"
 	rc=$?
-	check "chan stat: exit 0, two active slots and their rings" eval \
-		'[ $rc = 0 ] && [ "$(grep -cE "^[0-9]+ +active " "$CT/stat.out")" = 2 ] &&
-		 [ "$(grep -cE "^[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$" "$CT/stat.out")" = 2 ] ||
-		 { show "$CT/stat.out" "$CT/stat.err"; false; }'
+	check "chan stat: exit 0, two active slots and their rings" stat_ok "$rc"
 	"$IV" chan -S "$sock" stat --json >"$CT/stat.json" 2>"$CT/stat.err"
-	check "chan stat --json: valid JSON with 4 slots" eval \
-		'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"slots\"]) == 4" \
-		 "$CT/stat.json" || { show "$CT/stat.json" "$CT/stat.err"; false; }'
+	check "chan stat --json: valid JSON with 4 slots" json_ok
 
 	# SIGTERM ends a waiting recv promptly: exit 1, one line
 	t0=$(date +%s%3N)
@@ -255,7 +270,7 @@ chan_cli_check() {
 	rc=$?
 	el=$(( $(date +%s%3N) - t0 ))
 	check "chan recv waiting for a sender: SIGTERM ends it in ${el} ms, exit 1 (got $rc)" \
-		eval '[ "$rc" = 1 ] && [ "$el" -lt 5000 ]'
+		test "$rc" = 1 -a "$el" -lt 5000
 	check "chan recv after SIGTERM: one clear line" \
 		one_line "$CT/recv2.err" "chan recv: waiting for a sender: interrupted by SIGTERM$"
 	check "chan listen: the receiver's departure" \
@@ -271,10 +286,7 @@ chan_cli_check() {
 	timeout "$CWAIT" "$IV" chan -S "$sock" bench --count 2000 --rounds 2000 --timeout 60000 \
 		>"$CT/bench.out" 2>"$CT/bench.err"
 	rc=$?
-	check "chan bench: exit 0, throughput and round trip printed (got $rc)" eval \
-		'[ $rc = 0 ] && grep -q "^throughput: 2000 messages" "$CT/bench.out" &&
-		 grep -q "^round trip: 2000 of 64 bytes: median" "$CT/bench.out" ||
-		 { show "$CT/bench.out" "$CT/bench.err"; false; }'
+	check "chan bench: exit 0, throughput and round trip printed (got $rc)" bench_ok "$rc"
 	status_of "$epid"
 	rc=$?
 	check "chan bench --echo: exit 0 when bench is done (got $rc)" test "$rc" = 0
