@@ -2708,6 +2708,13 @@ static void chan_usage(FILE *f)
 		"others with 1. '" PROG " chan COMMAND --help' describes a command.\n");
 }
 
+static void chan_command_help(const struct command *c)
+{
+	printf("usage: " PROG " chan DEV|-S SOCKET [OPTIONS] %s%s%s\n\n%s"
+	       "The OPTIONS of all chan commands: '" PROG " chan --help'.\n", c->name + 5,
+	       *c->synopsis ? " " : "", c->synopsis, c->help);
+}
+
 static const struct command *chan_command(const char *name)
 {
 	size_t i;
@@ -2856,7 +2863,7 @@ static int cmd_chan(int argc, char **argv)
 	}
 	if (help_asked) {
 		if (chan_cur)
-			command_help(chan_cur);
+			chan_command_help(chan_cur);
 		else
 			chan_usage(stdout);
 		return EXIT_SUCCESS;
@@ -3113,7 +3120,7 @@ int main(int argc, char **argv)
 			}
 			for (i = 0; !strcmp(argv[2], "chan") && i < NCHAN_COMMANDS; i++) {
 				if (!strcmp(argv[3], chan_commands[i].name + 5)) {
-					command_help(&chan_commands[i]);
+					chan_command_help(&chan_commands[i]);
 					return EXIT_SUCCESS;
 				}
 			}
