@@ -12,52 +12,9 @@
 
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/.." && pwd)
-ROOT=$(cd "$SRC/.." && pwd)
-BUILD=${1:-$ROOT/build/chan-tests}
-CC=${CC:-gcc}
-mkdir -p "$BUILD" || exit 1
-BUILD=$(cd "$BUILD" && pwd)
-
-n=0
-failed=0
-start=$(date +%s)
-
-say_ok() { n=$((n + 1)); echo "ok $n - $*"; }
-say_not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-comment() { sed 's/^/# /'; }
-
-# run a test program; number its "ok - " / "not ok - " lines
-run_tap() {
-	local name=$1 line status seen_fail=0
-	shift
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) say_ok "${line#ok - }" ;;
-		"not ok - "*) say_not_ok "${line#not ok - }"; seen_fail=1 ;;
-		"__status__ "*) status=${line#__status__ } ;;
-		"#"*) echo "$line" ;;
-		*) echo "# $line" ;;
-		esac
-	done < <("$@" 2>&1; echo "__status__ $?")
-	if [ "${status:-1}" -ge 128 ] || { [ "${status:-1}" -ne 0 ] && [ $seen_fail -eq 0 ]; }; then
-		say_not_ok "$name exited with status ${status:-?}"
-	fi
-}
-
-# compile; a test passes only if the compiler printed nothing
-build() {
-	local what=$1 out
-	shift
-	if out=$("$CC" "$@" 2>&1) && [ -z "$out" ]; then
-		say_ok "build: $what"
-	else
-		say_not_ok "build: $what"
-		printf '%s\n' "$out" | comment
-		return 1
-	fi
-}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
+tap_init chan-tests "$@"
 
 echo "# build directory: $BUILD"
 WARN=(-std=gnu11 -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -126,22 +83,9 @@ pipe_check
 
 echo "# --- ivshmem chan: the CLI between two host peers"
 # Every wait is for an event (the server's ready line, a --ready file, a
-# line of output, a process's exit), polled, with a bound of $CWAIT s.
-CWAIT=${IVS_WAIT_TIMEOUT:-120}
+# line of output, a process's exit), polled, with a bound of $WAIT s.
 CT=$BUILD/cli-chan
 IV=$BUILD/ivshmem
-# wait_until WHAT COMMAND...: poll COMMAND until it succeeds, at most $CWAIT s
-wait_until() {
-	local what=$1 end=$((SECONDS + CWAIT))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			echo "# timed out after $CWAIT s waiting for $what"
-			return 1
-		fi
-		sleep 0.05
-	done
-}
 gone() { ! kill -0 "$1" 2>/dev/null; }
 has_line() { grep -qE -- "$2" "$1"; }
 nonempty() { [ -s "$1" ]; }
@@ -213,7 +157,7 @@ chan_cli_check() {
 	rpid=$!
 	if wait_until "recv's --ready file" test -e "$CT/recv.ready"; then
 		head -c 50M /dev/urandom | tee >(sha256sum >"$CT/send.sum") |
-			timeout "$CWAIT" "$IV" chan -S "$sock" send --timeout 60000 2>"$CT/send.err"
+			timeout "$WAIT" "$IV" chan -S "$sock" send --timeout 60000 2>"$CT/send.err"
 		rc=${PIPESTATUS[2]}
 	else
 		rc=none
@@ -234,12 +178,12 @@ chan_cli_check() {
 		test "$(cat "$CT/recv.rc" 2>/dev/null)" = 0
 
 	# nobody to send to: exit 3 and one line
-	timeout "$CWAIT" "$IV" chan -S "$sock" send --timeout 1000 </dev/null >"$CT/out" 2>"$CT/err"
+	timeout "$WAIT" "$IV" chan -S "$sock" send --timeout 1000 </dev/null >"$CT/out" 2>"$CT/err"
 	rc=$?
 	check "chan send to nobody: exit 3 after --timeout (got $rc)" test "$rc" = 3
 	check "chan send to nobody: one clear line" \
 		one_line "$CT/err" "^ivshmem: peer $sock: chan send: no receiver came within 1000 ms$"
-	timeout "$CWAIT" "$IV" chan -S "$sock" recv --timeout 500 >"$CT/out" 2>"$CT/err"
+	timeout "$WAIT" "$IV" chan -S "$sock" recv --timeout 500 >"$CT/out" 2>"$CT/err"
 	rc=$?
 	check "chan recv from nobody: exit 3 after --timeout (got $rc)" test "$rc" = 3
 
@@ -283,7 +227,7 @@ chan_cli_check() {
 	# bench between two CLI processes
 	"$IV" chan -S "$sock" bench --echo --timeout 60000 >"$CT/echo.out" 2>"$CT/echo.err" &
 	epid=$!
-	timeout "$CWAIT" "$IV" chan -S "$sock" bench --count 2000 --rounds 2000 --timeout 60000 \
+	timeout "$WAIT" "$IV" chan -S "$sock" bench --count 2000 --rounds 2000 --timeout 60000 \
 		>"$CT/bench.out" 2>"$CT/bench.err"
 	rc=$?
 	check "chan bench: exit 0, throughput and round trip printed (got $rc)" bench_ok "$rc"
@@ -308,6 +252,4 @@ chan_cli_check() {
 }
 chan_cli_check
 
-echo "1..$n"
-echo "# $failed of $n failed, $(( $(date +%s) - start )) s"
-[ $failed -eq 0 ]
+tap_end

@@ -15,52 +15,13 @@
 
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/.." && pwd)
-ROOT=$(cd "$SRC/.." && pwd)
-BUILD=${1:-$ROOT/build/host-fuzz}
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
+tap_init host-fuzz "${1:-}"
 SECONDS_EACH=${2:-20}
 SEED=${3:-$(( (RANDOM << 30) ^ (RANDOM << 15) ^ RANDOM ))}
-CC=${CC:-gcc}
-mkdir -p "$BUILD" || exit 1
-BUILD=$(cd "$BUILD" && pwd)
-
-n=0
-failed=0
-start=$(date +%s)
-say_ok() { n=$((n + 1)); echo "ok $n - $*"; }
-say_not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-
-# run a fuzzer; number its "ok - " / "not ok - " lines; a crash or a
-# non-zero exit without a failed line is a failure of its own
-run_tap() {
-	local name=$1 line status="" seen_fail=0
-	shift
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) say_ok "${line#ok - }" ;;
-		"not ok - "*) say_not_ok "${line#not ok - }"; seen_fail=1 ;;
-		"__status__ "*) status=${line#__status__ } ;;
-		"#"*) echo "$line" ;;
-		*) echo "# $line" ;;
-		esac
-	done < <("$@" 2>&1; echo "__status__ $?")
-	if [ "${status:-1}" -ge 128 ] || { [ "${status:-1}" -ne 0 ] && [ $seen_fail -eq 0 ]; }; then
-		say_not_ok "$name exited with status ${status:-?} (seed $SEED)"
-	fi
-}
-
-build() {
-	local what=$1 out
-	shift
-	if out=$("$CC" "$@" 2>&1) && [ -z "$out" ]; then
-		say_ok "build: $what"
-	else
-		say_not_ok "build: $what"
-		printf '%s\n' "$out" | sed 's/^/# /'
-		return 1
-	fi
-}
+# shellcheck disable=SC2034 # read by tap.sh's run_tap
+RUN_TAP_NOTE="seed $SEED"
 
 echo "# build directory: $BUILD, $SECONDS_EACH s per fuzzer, seed $SEED"
 SAN=(-std=gnu11 -Wall -Wextra -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
@@ -81,6 +42,4 @@ run_tap fuzz-server "$BUILD/fuzz-server" "$BUILD/ivshmem-server-san" -s "$SEED" 
 echo "# --- a fuzzing fake server against the host peer library"
 run_tap fuzz-peer "$BUILD/fuzz-peer" -s "$SEED" -t "$SECONDS_EACH" -n 300
 
-echo "1..$n"
-echo "# $failed of $n failed, $(( $(date +%s) - start )) s, seed $SEED"
-[ $failed -eq 0 ]
+tap_end "seed $SEED"

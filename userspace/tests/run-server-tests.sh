@@ -14,37 +14,10 @@
 
 set -u
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/.." && pwd)
-ROOT=$(cd "$SRC/.." && pwd)
-BUILD=${1:-$ROOT/build/host-tests}
-CC=${CC:-gcc}
-mkdir -p "$BUILD" || exit 1
-BUILD=$(cd "$BUILD" && pwd)
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
+tap_init host-tests "$@"
 
-n=0
-failed=0
-start=$(date +%s)
-
-say_ok() { n=$((n + 1)); echo "ok $n - $*"; }
-say_not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-say_skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-comment() { sed 's/^/# /'; }
-WAIT=${IVS_WAIT_TIMEOUT:-120}
-
-# wait_until WHAT COMMAND...: poll COMMAND (quietly) until it succeeds;
-# after $WAIT seconds, one comment naming WHAT, and fail
-wait_until() {
-	local what=$1 end=$((SECONDS + WAIT))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			echo "# timed out after $WAIT s waiting for $what"
-			return 1
-		fi
-		sleep 0.05
-	done
-}
 # start_server LOG ARGS...: ivshmem-server -F ARGS in the background (pid in
 # $spid); waits for its ready line (ivshmem-server(8))
 start_server() {
@@ -54,37 +27,6 @@ start_server() {
 	spid=$!
 	wait_until "ivshmem-server's ready line in $log" eval \
 		"grep -q '^ivshmem-server: ready: listening on ' '$log' || ! kill -0 $spid"
-}
-
-# run a test program; number its "ok - " / "not ok - " lines
-run_tap() {
-	local name=$1 line status seen_fail=0
-	shift
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) say_ok "${line#ok - }" ;;
-		"not ok - "*) say_not_ok "${line#not ok - }"; seen_fail=1 ;;
-		"__status__ "*) status=${line#__status__ } ;;
-		"#"*) echo "$line" ;;
-		*) echo "# $line" ;;
-		esac
-	done < <("$@" 2>&1; echo "__status__ $?")
-	if [ "${status:-1}" -ge 128 ] || { [ "${status:-1}" -ne 0 ] && [ $seen_fail -eq 0 ]; }; then
-		say_not_ok "$name exited with status ${status:-?}"
-	fi
-}
-
-# compile; a test passes only if the compiler printed nothing
-build() {
-	local what=$1 out
-	shift
-	if out=$("$CC" "$@" 2>&1) && [ -z "$out" ]; then
-		say_ok "build: $what"
-	else
-		say_not_ok "build: $what"
-		printf '%s\n' "$out" | comment
-		return 1
-	fi
 }
 
 echo "# build directory: $BUILD"
@@ -228,6 +170,4 @@ else
 	qemu_churn_check
 fi
 
-echo "1..$n"
-echo "# $failed of $n failed, $(( $(date +%s) - start )) s"
-[ $failed -eq 0 ]
+tap_end
