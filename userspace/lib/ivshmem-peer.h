@@ -102,7 +102,8 @@ int ivshmem_peer_connect(const char *socket_path, struct ivshmem_peer **out);
 
 /**
  * ivshmem_peer_connect_timeout() - ivshmem_peer_connect() with a timeout.
- * @timeout_ms: handshake timeout in milliseconds, negative for none
+ * @timeout_ms: milliseconds for connect() and the handshake together,
+ *              negative for none; it holds whatever the server sends
  */
 int ivshmem_peer_connect_timeout(const char *socket_path, int timeout_ms,
 				 struct ivshmem_peer **out);
@@ -153,6 +154,10 @@ int ivshmem_peer_fd(const struct ivshmem_peer *p);
 /**
  * ivshmem_peer_process() - apply pending server messages, without blocking.
  *
+ * Applies at most 256 messages per call, so that a server that never stops
+ * sending cannot keep the caller here; more are pending when
+ * ivshmem_peer_fd() is still readable.
+ *
  * Return: 0, -ECONNRESET once the server has gone, -EPROTO, -ENOMEM.
  */
 int ivshmem_peer_process(struct ivshmem_peer *p);
@@ -174,7 +179,8 @@ int ivshmem_peer_ring(struct ivshmem_peer *p, uint32_t peer_id, uint32_t vector)
  * @timeout_ms: milliseconds; 0 polls; negative waits forever
  * @fired_mask: receives the vectors that fired (may be NULL)
  *
- * Consumes the pending interrupts of the selected vectors.  Interrupts
+ * Consumes the pending interrupts of the selected vectors.  The timeout
+ * holds however busy the server is.  Interrupts
  * that arrive close together may be merged into one.
  *
  * Return: 0 when at least one selected vector fired; -ETIMEDOUT;

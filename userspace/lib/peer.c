@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include "ivshmem-peer.h"
@@ -33,6 +34,12 @@
 #define MAX_ID			IVSHMEM_PEER_MAX_ID
 #define EVENT_QUEUE_LEN		1024
 #define HANDSHAKE_QUIET_MS	50
+/*
+ * Messages applied per ivshmem_peer_process() call: a server that never
+ * stops sending must not keep the caller inside the library; the socket
+ * stays readable, so the caller's poll() brings it back at once.
+ */
+#define PROCESS_BATCH		256
 /* fds accepted per recvmsg(): more than one per message is an error */
 #define RX_MAX_FDS		8
 
@@ -408,6 +415,16 @@ static int handshake(struct ivshmem_peer *p, int timeout_ms)
 			continue;
 		}
 		got_any = true;
+		/*
+		 * The deadline holds whatever the server sends: messages that
+		 * make no progress (departures of peers nobody knows, say) must
+		 * not keep us here.
+		 */
+		if (deadline >= 0 && now_ms() >= deadline) {
+			if (fd >= 0)
+				close(fd);
+			return -ETIMEDOUT;
+		}
 
 		switch (state) {
 		case HS_VERSION:
@@ -450,6 +467,7 @@ int ivshmem_peer_connect_timeout(const char *socket_path, int timeout_ms,
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
 	struct ivshmem_peer *p;
+	int64_t start;
 	size_t len;
 	int ret;
 
@@ -463,6 +481,7 @@ int ivshmem_peer_connect_timeout(const char *socket_path, int timeout_ms,
 		return -ENAMETOOLONG;
 	memcpy(sun.sun_path, socket_path, len);
 
+	start = now_ms();
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -485,15 +504,24 @@ int ivshmem_peer_connect_timeout(const char *socket_path, int timeout_ms,
 		ret = -errno;
 		goto err;
 	}
+	/* a server whose listen backlog is full must not hold connect() for ever */
+	if (timeout_ms >= 0) {
+		struct timeval tv = {
+			.tv_sec = timeout_ms / 1000,
+			.tv_usec = (timeout_ms % 1000) * 1000 + (timeout_ms ? 0 : 1),
+		};
+
+		setsockopt(p->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	do {
 		ret = connect(p->sock, (struct sockaddr *)&sun, sizeof(sun));
 	} while (ret < 0 && errno == EINTR);
 	if (ret < 0) {
-		ret = -errno;
+		ret = errno == EAGAIN || errno == EINPROGRESS ? -ETIMEDOUT : -errno;
 		goto err;
 	}
 
-	ret = handshake(p, timeout_ms);
+	ret = handshake(p, timeout_ms < 0 ? -1 : remaining_ms(start + timeout_ms));
 	if (ret < 0)
 		goto err;
 	if (!p->handshake_done)
@@ -583,9 +611,11 @@ int ivshmem_peer_fd(const struct ivshmem_peer *p)
 
 int ivshmem_peer_process(struct ivshmem_peer *p)
 {
+	unsigned int budget = PROCESS_BATCH;
+
 	if (!p)
 		return -EINVAL;
-	while (!p->error) {
+	while (!p->error && budget--) {
 		int64_t val;
 		int fd = -1;
 		int ret = recv_msg(p, &val, &fd);
@@ -691,7 +721,8 @@ int ivshmem_peer_wait(struct ivshmem_peer *p, uint64_t vector_mask, int timeout_
 		}
 		if (gone)
 			return -ECONNRESET;
-		if (n == 0 && remaining_ms(deadline) == 0)
+		/* on every round: a flood of server messages keeps n above 0 */
+		if (remaining_ms(deadline) == 0)
 			return -ETIMEDOUT;
 	}
 }

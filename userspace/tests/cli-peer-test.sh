@@ -287,6 +287,91 @@ done
 check "the first watch saw every peer that came go again" \
 	wait_until "as many departures as joins in $T/watch" balanced
 
+# ------------------------------------------------------------ a server that floods
+# tests/test-flood.c serve SOCK MODE: a server that sends "peer 9 left" for
+# ever, in the handshake (MODE handshake) or after it (MODE after). Every
+# command must end within its stated time anyway; the bounds allow for a
+# loaded machine (SLACK ms), a hang runs into $WAIT s and fails.
+SLACK=4000
+FLOOD=$T/test-flood
+FSOCK=/tmp/ivs-clitest-$$-flood.sock
+if "${CC:-gcc}" -std=gnu11 -Wall -Wextra -O2 -I"$SRC/lib" -o "$FLOOD" "$HERE/test-flood.c" \
+	"$SRC/lib/peer.c" 2>"$T/flood-build.log" && [ ! -s "$T/flood-build.log" ]; then
+	ok "build: the flooding server (tests/test-flood.c)"
+else
+	nok "build: the flooding server (tests/test-flood.c)"
+	sed 's/^/# /' "$T/flood-build.log"
+fi
+# flood_start MODE: the flooding server on $FSOCK, pid in $fpid
+flood_start() {
+	rm -f "$FSOCK"
+	"$FLOOD" serve "$FSOCK" "$1" >"$T/flood.out" 2>&1 &
+	fpid=$!
+	pids+=("$fpid")
+	until_line "$T/flood.out" '^listening$' >/dev/null
+}
+# (the server is a process group of its own: its children go with it)
+flood_stop() { kill -KILL -- -"$fpid" 2>/dev/null; wait "$fpid" 2>/dev/null; rm -f "$FSOCK"; }
+# within RC WANT_RC MS MAX_MS [MIN_MS]: the exit status and the time taken
+within() { [ "$1" = "$2" ] && [ "$3" -lt "$4" ] && [ "$3" -ge "${5:-0}" ]; }
+# bounded CMD...: run CMD, killed after $WAIT s; exit status in $rc, time in $took (ms)
+bounded() {
+	local t0
+	t0=$(ms)
+	timeout -s KILL "$WAIT" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	took=$(($(ms) - t0))
+}
+
+flood_start handshake
+bounded "$IV" peer -S "$FSOCK" info --timeout 1000
+check "flood in the handshake: info --timeout 1000 gives up, exit 1 (rc $rc, $took ms)" \
+	within "$rc" 1 "$took" $((1000 + SLACK))
+check "... saying the handshake did not complete" errhas 'did not complete the handshake'
+bounded "$IV" peer -S "$FSOCK" info
+check "... info without --timeout gives up after its 10 s (rc $rc, $took ms)" \
+	within "$rc" 1 "$took" $((10000 + SLACK)) 10000
+bounded "$IV" peer -S "$FSOCK" watch --timeout 1000
+check "... watch --timeout 1000 ends in time, exit 1 (rc $rc, $took ms)" \
+	within "$rc" 1 "$took" $((1000 + SLACK))
+for sig in INT TERM; do
+	"$IV" peer -S "$FSOCK" watch >"$T/w-flood" 2>&1 &
+	w=$!
+	pids+=("$w")
+	# the watch is in its handshake once the server serves it
+	wait_until "the flooding server to serve the watch" pgrep -P "$fpid"
+	kill -"$sig" "$w" 2>/dev/null
+	t1=$(ms)
+	wait "$w"
+	rc=$?
+	took=$(($(ms) - t1))
+	check "... SIG$sig ends a watch still in the handshake (rc $rc, $took ms)" \
+		within "$rc" $((128 + $(kill -l "$sig"))) "$took" "$SLACK"
+done
+flood_stop
+
+flood_start after
+bounded "$IV" peer -S "$FSOCK" watch --timeout 1000
+check "flood after the handshake: watch --timeout 1000 exits 0 in time (rc $rc, $took ms)" \
+	within "$rc" 0 "$took" $((1000 + SLACK)) 1000
+bounded "$IV" peer -S "$FSOCK" wait --timeout 500
+check "... wait --timeout 500 exits 3 in time (rc $rc, $took ms)" \
+	within "$rc" 3 "$took" $((500 + SLACK)) 500
+for sig in INT TERM; do
+	"$IV" peer -S "$FSOCK" watch >"$T/w-flood" 2>&1 &
+	w=$!
+	pids+=("$w")
+	until_line "$T/w-flood" '^joined as peer' >/dev/null
+	t1=$(ms)
+	kill -"$sig" "$w"
+	wait "$w"
+	rc=$?
+	took=$(($(ms) - t1))
+	check "... SIG$sig ends the watch, exit 0 (rc $rc, $took ms)" \
+		within "$rc" 0 "$took" "$SLACK"
+done
+flood_stop
+
 kill "$server"
 wait "$server"
 wait "$watch"

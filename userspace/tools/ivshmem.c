@@ -1317,11 +1317,36 @@ static int peer_fail(const char *op, int err, const char *hint)
 	return EXIT_FAILURE;
 }
 
-/* join the server; Return: 0 or an exit status, the reason printed */
+/* when --timeout ends the command (now_ns() clock), 0: no --timeout */
+static uint64_t peer_end_ns;
+
+/* milliseconds left before peer_end_ns, at most @cap (cap >= 0) */
+static int peer_left_ms(int cap)
+{
+	uint64_t now = now_ns(), left;
+
+	if (!peer_end_ns)
+		return cap;
+	if (now >= peer_end_ns)
+		return 0;
+	left = (peer_end_ns - now + 999999) / 1000000;
+	return left < (uint64_t)cap ? (int)left : cap;
+}
+
+/*
+ * Join the server, within --timeout (counted from here, for the whole
+ * command) and never longer than the library's default handshake time.
+ * Return: 0 or an exit status, the reason printed
+ */
 static int peer_join(struct ivshmem_peer **p)
 {
-	int ret = ivshmem_peer_connect(peer_socket, p);
+	int ret;
 	const char *hint = NULL;
+
+	if (peer_timeout >= 0 && !peer_end_ns)
+		peer_end_ns = now_ns() + (uint64_t)peer_timeout * 1000000ULL;
+	ret = ivshmem_peer_connect_timeout(peer_socket,
+					   peer_left_ms(IVSHMEM_PEER_CONNECT_TIMEOUT_MS), p);
 
 	if (!ret)
 		return 0;
@@ -1538,7 +1563,7 @@ static int peer_wait(int argc, char **argv)
 		ivshmem_peer_close(p);
 		return EXIT_FAILURE;
 	}
-	ret = ivshmem_peer_wait(p, mask, peer_timeout < 0 ? -1 : (int)peer_timeout, &fired);
+	ret = ivshmem_peer_wait(p, mask, peer_timeout < 0 ? -1 : peer_left_ms(INT_MAX), &fired);
 	ivshmem_peer_close(p);
 	if (ret == -ETIMEDOUT) {
 		fprintf(stderr, PROG ": %s: wait: timed out after %" PRId64 " ms\n",
@@ -1562,6 +1587,18 @@ static volatile sig_atomic_t stop_signal;
 static void on_stop(int sig)
 {
 	stop_signal = sig;
+}
+
+/* take a pending (blocked) SIGINT or SIGTERM of @set; Return: true if there was one */
+static bool watch_signal_pending(const sigset_t *set)
+{
+	struct timespec zero = { 0, 0 };
+	int sig = sigtimedwait(set, NULL, &zero);
+
+	if (sig <= 0)
+		return false;
+	stop_signal = sig;
+	return true;
 }
 
 /* one line, flushed at once: watch is read through pipes */
@@ -1633,7 +1670,27 @@ static int peer_watch(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	snprintf(peer_where, sizeof(peer_where), "peer %s", peer_socket);
 
-	/* SIGINT and SIGTERM end the watch, but only inside ppoll(): no race */
+	/* a reader that went away ends the watch with EPIPE, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+
+	/*
+	 * While joining, SIGINT and SIGTERM kill as usual (nothing to tidy up),
+	 * even where they were ignored (a background job of a script): the
+	 * watch takes them from its start to its end.
+	 */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if ((ret = peer_join(&p)))
+		return ret;
+	end = peer_end_ns;
+
+	/*
+	 * From here on SIGINT and SIGTERM end the watch, delivered only inside
+	 * ppoll() (no race between the check and the wait) or taken after it;
+	 * everything else in the loop is bounded (ivshmem_peer_wait() with a
+	 * timeout of 0 applies at most one batch of server messages), so a
+	 * signal is seen within one round however busy the server is.
+	 */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
@@ -1642,13 +1699,6 @@ static int peer_watch(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigdelset(&orig, SIGINT);
 	sigdelset(&orig, SIGTERM);
-	/* a reader that went away ends the watch with EPIPE, not a signal */
-	signal(SIGPIPE, SIG_IGN);
-
-	if ((ret = peer_join(&p)))
-		return ret;
-	if (peer_timeout >= 0)
-		end = now_ns() + (uint64_t)peer_timeout * 1000000ULL;
 	nvec = ivshmem_peer_vectors(p);
 	all = nvec >= 64 ? ~0ULL : (1ULL << nvec) - 1;
 	ivshmem_peer_shm_size(p, &bytes);
@@ -1685,6 +1735,14 @@ static int peer_watch(int argc, char **argv)
 			ret = peer_fail("watch", -errno, NULL);
 			goto out;
 		}
+		/*
+		 * ppoll() delivers a pending signal only when it waited: when it
+		 * returns at once with the socket readable, which a server that
+		 * keeps sending makes it do every time, the signal stays pending
+		 * (and blocked). Look for it here.
+		 */
+		if (watch_signal_pending(&block))
+			break;
 		/* apply the server's messages and take the vectors that fired */
 		ret = ivshmem_peer_wait(p, all, 0, &fired);
 		if (ret == -ETIMEDOUT)
@@ -2962,7 +3020,9 @@ static const char peer_help[] =
 	"does, and act on it. Runs on the host, not in a guest.\n"
 	"  -S, --socket SOCKET   the server's socket (default " DEFAULT_SOCKET ")\n"
 	"  -t, --timeout MS      for wait and watch: give up (wait, exit 3) or stop\n"
-	"                        (watch, exit 0) after MS milliseconds\n"
+	"                        (watch, exit 0) after MS milliseconds, joining\n"
+	"                        included; every command gives up joining after\n"
+	"                        10 s, or MS if shorter (exit 1)\n"
 	"Both may also follow COMMAND. Commands:\n";
 
 static void peer_usage(FILE *f)
