@@ -30,7 +30,7 @@ ivs_step() { echo; echo "=== $*"; }
 
 ivs_scenarios() {
 	local W=$1 sfx=${2:-} lbl="" tag kopt=() seed f sz
-	local lo1 lo64 lo1g hi2 hi1g low high server SOCK SHM hostpeer ga gb line
+	local lo1 lo64 lo1g hi2 hi1g low high server SOCK SHM hostpeer
 	local -A hseed gseed
 	[ -n "$sfx" ] && lbl=" (${sfx#-})"
 	tag=${sfx//[^A-Za-z0-9]/}
@@ -105,29 +105,11 @@ ivs_scenarios() {
 	"$W/host-peer" "$SOCK" 900 >"$IVS_LOGDIR/host-peer$sfx.log" 2>&1 &
 	hostpeer=$!
 	ivs_kill_on_exit "$hostpeer"
-	pair() { # ROLE
-		IVS_PLANS=1 IVS_TIMEOUT=1200 ivs_guest "pair-$1$sfx" "$W/initrd.gz" pair.sh \
-			"${kopt[@]}" --mem 256 \
-			--append "ivs.selftest=0000:00:10.0,kind=doorbell,vectors=4,role=$1" -- \
-			-chardev "socket,path=$SOCK,id=db" \
-			-device ivshmem-doorbell,chardev=db,vectors=4,addr=0x10
-	}
 	# B first: the host peer expects B to leave before A.
-	pair B &
-	gb=$!
-	pair A &
-	ga=$!
-	ivs_kill_on_exit "$ga"
-	ivs_kill_on_exit "$gb"
-	wait "$gb" || true
-	wait "$ga" || true
+	ivs_guest_pair B A pair pair.sh 4 256 1200 \
+		"ivs.selftest=0000:00:10.0,kind=doorbell,vectors=4,role=@ROLE@"
 	wait "$hostpeer" || true
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*) host_ok "${line#ok [0-9]* - }$lbl" ;;
-		"not ok "*) host_fail "${line#not ok [0-9]* - }$lbl" ;;
-		esac
-	done <"$IVS_LOGDIR/host-peer$sfx.log"
+	ivs_host_tap "$IVS_LOGDIR/host-peer$sfx.log" "" "$lbl"
 	grep -q '^1\.\.' "$IVS_LOGDIR/host-peer$sfx.log" ||
 		host_fail "host peer finished (see $IVS_LOGDIR/host-peer$sfx.log)"
 	kill "$server" 2>/dev/null || true
@@ -142,27 +124,9 @@ ivs_scenarios() {
 		>"$IVS_LOGDIR/chan-host$sfx.log" 2>&1 &
 	hostpeer=$!
 	ivs_kill_on_exit "$hostpeer"
-	chan() { # ROLE
-		IVS_PLANS=1 IVS_TIMEOUT=900 ivs_guest "chan-$1$sfx" "$W/initrd.gz" chan-pair.sh \
-			"${kopt[@]}" --mem 256 --append "ivs.role=$1 ivs.slot=10" -- \
-			-chardev "socket,path=$SOCK,id=db" \
-			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
-	}
-	chan A &
-	ga=$!
-	chan B &
-	gb=$!
-	ivs_kill_on_exit "$ga"
-	ivs_kill_on_exit "$gb"
-	wait "$ga" || true
-	wait "$gb" || true
+	ivs_guest_pair A B chan chan-pair.sh 2 256 900 "ivs.role=@ROLE@ ivs.slot=10"
 	wait "$hostpeer" || true
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*) host_ok "channel: ${line#ok [0-9]* - }$lbl" ;;
-		"not ok "*) host_fail "channel: ${line#not ok [0-9]* - }$lbl" ;;
-		esac
-	done <"$IVS_LOGDIR/chan-host$sfx.log"
+	ivs_host_tap "$IVS_LOGDIR/chan-host$sfx.log" "channel: " "$lbl"
 	grep -q '^1\.\.' "$IVS_LOGDIR/chan-host$sfx.log" ||
 		host_fail "channel: the host participant finished (see $IVS_LOGDIR/chan-host$sfx.log)"
 	kill "$server" 2>/dev/null || true
@@ -184,12 +148,43 @@ ivs_scenarios() {
 	done
 }
 
+# ivs_guest_pair FIRST SECOND NAME SCRIPT VECTORS MEM TIMEOUT APPEND: two
+# guests NAME-FIRST and NAME-SECOND (started in that order) with an
+# ivshmem-doorbell on the server at $SOCK, running SCRIPT with kernel
+# options APPEND (@ROLE@ becomes the role); waits for both. A part of
+# ivs_scenarios, whose locals W, sfx, kopt and SOCK it uses.
+ivs_guest_pair() {
+	local r pids=()
+	for r in "$1" "$2"; do
+		IVS_PLANS=1 IVS_TIMEOUT=$7 ivs_guest "$3-$r$sfx" "$W/initrd.gz" "$4" \
+			"${kopt[@]}" --mem "$6" --append "${8//@ROLE@/$r}" -- \
+			-chardev "socket,path=$SOCK,id=db" \
+			-device "ivshmem-doorbell,chardev=db,vectors=$5,addr=0x10" &
+		pids+=("$!")
+		ivs_kill_on_exit "$!"
+	done
+	wait "${pids[0]}" || true
+	wait "${pids[1]}" || true
+}
+
+# ivs_host_tap LOG PREFIX SUFFIX: a host program's TAP results in LOG as
+# host results, each named PREFIX + its description + SUFFIX
+ivs_host_tap() {
+	local line
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) host_ok "$2${line#ok*- }$3" ;;
+		"not ok "*) host_fail "$2${line#not ok*- }$3" ;;
+		esac
+	done <"$1"
+}
+
 # The hostile-peer check of libivshmem channels in guests (a part of
 # ivs_scenarios, whose locals W, sfx, lbl, tag and kopt it uses): two guests
 # run chan-peer-san (the library under ASan+UBSan) on one channel region
 # while the host's chan-scribble writes garbage into it.
 ivs_chan_chaos() {
-	local SOCK SHM server hostpeer ga gb line
+	local SOCK SHM server hostpeer
 	ivs_step "two guests under ASan+UBSan on a channel the host scribbles over$lbl"
 	SOCK=$W/chaos.sock
 	SHM=ivs-test-$IVS_USER-$$-chaos$tag
@@ -200,28 +195,11 @@ ivs_chan_chaos() {
 		>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 &
 	hostpeer=$!
 	ivs_kill_on_exit "$hostpeer"
-	chaos() { # ROLE
-		IVS_PLANS=1 IVS_TIMEOUT=600 ivs_guest "chaos-$1$sfx" "$W/initrd.gz" chan-chaos.sh \
-			"${kopt[@]}" --mem 512 --append "ivs.role=$1 ivs.slot=10 ivs.seconds=45" -- \
-			-chardev "socket,path=$SOCK,id=db" \
-			-device ivshmem-doorbell,chardev=db,vectors=2,addr=0x10
-	}
-	chaos A &
-	ga=$!
-	chaos B &
-	gb=$!
-	ivs_kill_on_exit "$ga"
-	ivs_kill_on_exit "$gb"
-	wait "$ga" || true
-	wait "$gb" || true
+	ivs_guest_pair A B chaos chan-chaos.sh 2 512 600 \
+		"ivs.role=@ROLE@ ivs.slot=10 ivs.seconds=45"
 	wait "$hostpeer" || true
 	"$W/chan-scribble" check "/dev/shm/$SHM" 1048576 >>"$IVS_LOGDIR/chan-scribble$sfx.log" 2>&1 || true
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*) host_ok "chaos: ${line#ok - }$lbl" ;;
-		"not ok "*) host_fail "chaos: ${line#not ok - }$lbl" ;;
-		esac
-	done <"$IVS_LOGDIR/chan-scribble$sfx.log"
+	ivs_host_tap "$IVS_LOGDIR/chan-scribble$sfx.log" "chaos: " "$lbl"
 	kill "$server" 2>/dev/null || true
 	wait "$server" 2>/dev/null || true
 }
