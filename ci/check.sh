@@ -152,6 +152,10 @@ step "host: libivshmem channels between host peers, a hostile peer, sanitizers"
 host_tap channels "$W/chan-tests.log" \
 	"$REPO/userspace/tests/run-chan-tests.sh" "$IVS_BUILD/chan-tests"
 
+step "host: ivshmem-server under systemd's protocols (units, socket activation, notify)"
+host_tap systemd "$W/systemd-test.log" \
+	"$REPO/userspace/tests/systemd-test.sh" "$IVS_BUILD/host-systemd"
+
 step "host: randomized fuzzing of ivshmem-server and the host peer library"
 host_tap fuzz "$W/fuzz.log" "$REPO/userspace/tests/run-fuzz.sh" "$IVS_BUILD/host-fuzz" 20
 

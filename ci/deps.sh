@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(qemu-system-x86 busybox-static linux-headers-amd64 linux-source-6.1
       sparse libudev-dev pkg-config cpio gcc libc6-dev make kmod xz-utils
-      perl socat udev jq rsync stress-ng)
+      perl socat udev jq rsync stress-ng systemd)
 
 missing=()
 for p in "${PKGS[@]}"; do

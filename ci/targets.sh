@@ -103,7 +103,8 @@ has_all() {
 installed_userspace() {
 	has_all "$1" usr/local/bin/ivshmem usr/local/sbin/ivshmem-server \
 		usr/local/lib/libivshmem.so.0.1.0 usr/local/include/libivshmem.h \
-		usr/local/include/linux/ivshmem.h usr/local/lib/pkgconfig/libivshmem.pc
+		usr/local/include/linux/ivshmem.h usr/local/lib/pkgconfig/libivshmem.pc \
+		etc/systemd/system/ivshmem-server@.service etc/systemd/system/ivshmem-server@.socket
 }
 # pkg_named LOG: LOG names the headers package (when we know its name)
 pkg_named() { [ -z "$HEADERS_PKG" ] || grep -qF "$HEADERS_PKG" "$1"; }

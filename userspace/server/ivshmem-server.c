@@ -43,7 +43,9 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -54,6 +56,7 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <linux/sockios.h>
 
 #define IVS_PROTOCOL_VERSION	0
 #define IVS_MAX_VECTORS		64
@@ -66,6 +69,10 @@
 #define IVS_MAX_SIZE		(UINT64_C(1) << 62)
 #define IVS_LISTEN_BACKLOG	64
 #define IVS_HUGETLBFS_MAGIC	0x958458f6
+#define IVS_DEFAULT_TIMEOUT_MS	10000U	/* -T */
+#define IVS_MAX_PENDING		4096U	/* connections still in their handshake */
+#define IVS_CHECK_FIRST_MS	1	/* first look whether a newcomer read it all */
+#define IVS_CHECK_MAX_MS	100	/* then back off up to this */
 
 /* epoll tokens; peer tokens are (serial << 16) | id with serial >= 1 */
 #define TOKEN_LISTEN		UINT64_C(0)
@@ -84,8 +91,29 @@ struct msg {
 	struct fdref *ref;	/* NULL: no fd attached */
 };
 
+/*
+ * A connection is PENDING from accept() until the client has read every
+ * message of its handshake (our queue is empty and so is the socket's
+ * send buffer: SIOCOUTQ is 0, the kernel frees a message once it is
+ * read). Only then is it announced to the others and counted against -P.
+ * A connection still pending after -T milliseconds is dropped, and so is
+ * an announced one whose queue has not been empty for -T milliseconds.
+ */
+enum peer_state { PENDING, ACTIVE };
+
+/* intrusive doubly linked list */
+struct link {
+	struct peer *prev, *next;
+};
+
+struct plist {
+	struct peer *head, *tail;
+	unsigned int len;
+};
+
 struct peer {
 	uint16_t id;
+	enum peer_state state;
 	bool dead;
 	bool want_out;		/* EPOLLOUT registered */
 	int sock;
@@ -97,6 +125,22 @@ struct peer {
 	size_t qcap, qhead, qlen;
 	size_t qoff;		/* bytes of the head message already sent */
 	struct peer *next_dead;
+
+	/*
+	 * PENDING: on server.pending, oldest first. Only the handshake is
+	 * sent (hs_left: its messages still in our queue); what the others
+	 * do meanwhile waits in the queue behind it until promote().
+	 */
+	struct link pend;
+	bool hs_queued;		/* the whole handshake is sent or queued */
+	size_t hs_left;
+	int64_t deadline;	/* ms: dropped if still pending then */
+	int64_t next_check;	/* ms: look at SIOCOUTQ again */
+	int check_gap;		/* ms */
+	/* ACTIVE with messages queued: on server.stuck */
+	struct link stk;
+	bool on_stuck;
+	int64_t stuck_since;	/* ms: our queue is not empty since */
 };
 
 struct server {
@@ -108,6 +152,8 @@ struct server {
 	uint64_t size;
 	unsigned int vectors;
 	unsigned int max_peers;
+	unsigned int timeout_ms;	/* -T */
+	unsigned int max_pending;
 	const char *pidfile;
 	char *pid_abspath;
 	bool verbose;
@@ -125,9 +171,14 @@ struct server {
 	dev_t sock_dev;
 	ino_t sock_ino;
 	bool pid_written;
+	bool sock_inherited;	/* socket activation: the socket is not ours */
+	struct sockaddr_un notify_addr;	/* $NOTIFY_SOCKET; empty: none */
+	socklen_t notify_len;
 	struct peer **peers;	/* indexed by id, IVS_ID_SPACE entries */
 	unsigned int next_id;	/* where the search for a free id starts */
-	unsigned int npeers;
+	unsigned int npeers;		/* ACTIVE ones: what -P limits */
+	struct plist pending;		/* PENDING ones, oldest first */
+	struct plist stuck;		/* ACTIVE ones with a queue */
 	uint64_t next_serial;
 	struct peer *dead_list;
 	size_t qlimit;
@@ -171,22 +222,31 @@ static void usage(FILE *f)
 		"  -l SIZE    memory size, suffixes K, M, G, T (default 4M); rounded up to\n"
 		"             a power of two, as QEMU's ivshmem BAR requires\n"
 		"  -n COUNT   interrupt vectors per peer, 1..%d (default 1)\n"
-		"  -P COUNT   maximum number of peers, 1..%u (default %u)\n"
+		"  -P COUNT   maximum number of peers, 1..%u (default %u); clients still\n"
+		"             in their handshake do not count\n"
+		"  -C FILE    read options from FILE: 'key = value' lines, keys socket,\n"
+		"             shm, dir, size, vectors, peers, timeout, pidfile, verbose\n"
+		"  -T MS      drop a client that has not read its whole handshake, or a peer\n"
+		"             that has not emptied its queue, within MS milliseconds\n"
+		"             (default %u)\n"
 		"  -p FILE    write the server's pid to FILE\n"
 		"             (default " IVS_DEFAULT_PIDFILE " when daemonized)\n"
 		"  -F         stay in the foreground, log to stderr\n"
 		"             (default: daemonize, log to syslog)\n"
 		"  -v         verbose: log peers joining and leaving\n"
 		"  -h         show this help\n",
-		IVS_MAX_VECTORS, IVS_ID_SPACE, IVS_DEFAULT_PEERS);
+		IVS_MAX_VECTORS, IVS_ID_SPACE, IVS_DEFAULT_PEERS, IVS_DEFAULT_TIMEOUT_MS);
 }
+
+/* "FILE:LINE: " while reading a configuration file (-C) */
+static char cfg_where[PATH_MAX + 32];
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ivshmem-server: ", stderr);
+	fprintf(stderr, "ivshmem-server: %s", cfg_where);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -257,78 +317,176 @@ static bool parse_size(const char *str, uint64_t *out)
 	return true;
 }
 
-static void parse_args(struct server *s, int argc, char **argv)
+static void read_config(struct server *s, const char *path);
+
+/* one option, from the command line or a configuration file */
+static void apply_opt(struct server *s, int c, char *arg)
 {
 	unsigned long v;
+
+	switch (c) {
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'C':
+		read_config(s, arg);
+		break;
+	case 'v':
+		s->verbose = true;
+		break;
+	case 'F':
+		s->foreground = true;
+		break;
+	case 'p':
+		if (!*arg)
+			usage_error("empty pid file name (-p)");
+		s->pidfile = arg;
+		break;
+	case 'S':
+		if (!*arg)
+			usage_error("empty socket path (-S)");
+		if (strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			usage_error("socket path '%s' is too long (-S): at most %zu bytes",
+				    arg,
+				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		s->sock_path = arg;
+		break;
+	case 'M':
+		if (!*arg || strchr(arg + 1, '/') ||
+		    strlen(arg) > NAME_MAX)
+			usage_error("invalid shared memory object name '%s' (-M): "
+				    "a name without '/' is expected", arg);
+		s->shm_name = arg;
+		s->shm_dir = NULL;
+		break;
+	case 'm':
+		if (!*arg)
+			usage_error("empty directory name (-m)");
+		s->shm_dir = arg;
+		break;
+	case 'l':
+		if (!parse_size(arg, &s->size))
+			usage_error("invalid size '%s' (-l): a number of bytes with an optional "
+				    "K, M, G or T suffix is expected", arg);
+		if (s->size == 0)
+			usage_error("invalid size '%s' (-l): must be greater than 0", arg);
+		if (s->size > IVS_MAX_SIZE)
+			usage_error("invalid size '%s' (-l): larger than the maximum of 4 EiB",
+				    arg);
+		break;
+	case 'n':
+		if (!parse_uint(arg, 1, IVS_MAX_VECTORS, &v))
+			usage_error("invalid vector count '%s' (-n): must be between 1 and %d",
+				    arg, IVS_MAX_VECTORS);
+		s->vectors = (unsigned int)v;
+		break;
+	case 'P':
+		if (!parse_uint(arg, 1, IVS_ID_SPACE, &v))
+			usage_error("invalid peer limit '%s' (-P): must be between 1 and %u",
+				    arg, IVS_ID_SPACE);
+		s->max_peers = (unsigned int)v;
+		break;
+	case 'T':
+		if (!parse_uint(arg, 1, 3600000, &v))
+			usage_error("invalid timeout '%s' (-T): must be between 1 and 3600000 "
+				    "milliseconds", arg);
+		s->timeout_ms = (unsigned int)v;
+		break;
+	case ':':
+		usage_error("option -%c requires an argument", optopt);
+	default:
+		usage_error("unknown option -%c", optopt);
+	}
+}
+
+/*
+ * A configuration file: "key = value" lines, '#' comments, blank lines.
+ * The keys are the long names of the options (ivshmem-server(8)); the
+ * file applies where -C stands, so later options override it.
+ */
+static const struct {
+	const char *key;
+	int opt;
+} cfg_keys[] = {
+	{ "socket", 'S' }, { "shm", 'M' }, { "dir", 'm' }, { "size", 'l' },
+	{ "vectors", 'n' }, { "peers", 'P' }, { "timeout", 'T' }, { "pidfile", 'p' },
+	{ "verbose", 'v' },
+};
+
+static char *trim(char *str)
+{
+	char *end;
+
+	while (*str == ' ' || *str == '\t')
+		str++;
+	end = str + strlen(str);
+	while (end > str && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+			     end[-1] == '\r'))
+		*--end = '\0';
+	return str;
+}
+
+static void read_config(struct server *s, const char *path)
+{
+	static int depth;
+	char line[PATH_MAX + 64];
+	unsigned int lineno = 0;
+	FILE *f;
+
+	if (depth)
+		usage_error("-C inside a configuration file");
+	f = fopen(path, "re");
+	if (!f)
+		usage_error("cannot read configuration file '%s' (-C): %s", path,
+			    strerror(errno));
+	depth++;
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *val, *eq;
+		size_t i;
+
+		lineno++;
+		snprintf(cfg_where, sizeof(cfg_where), "%s:%u: ", path, lineno);
+		if (!strchr(line, '\n') && !feof(f))
+			usage_error("line too long");
+		key = trim(line);
+		if (!*key || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq)
+			usage_error("'key = value' expected, not '%s'", key);
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		for (i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+			if (strcmp(key, cfg_keys[i].key) == 0)
+				break;
+		if (i == sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+			usage_error("unknown key '%s' (keys: socket, shm, dir, size, vectors, "
+				    "peers, timeout, pidfile, verbose)", key);
+		if (cfg_keys[i].opt == 'v') {
+			if (strcmp(val, "yes") && strcmp(val, "no"))
+				usage_error("verbose: 'yes' or 'no' expected");
+			s->verbose = strcmp(val, "yes") == 0;
+			continue;
+		}
+		/* strdup: the value outlives the line (the paths are kept) */
+		val = strdup(val);
+		if (!val)
+			usage_error("out of memory");
+		apply_opt(s, cfg_keys[i].opt, val);
+	}
+	fclose(f);
+	cfg_where[0] = '\0';
+	depth--;
+}
+
+static void parse_args(struct server *s, int argc, char **argv)
+{
 	int c;
 
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":hvFp:S:m:M:l:n:P:")) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'v':
-			s->verbose = true;
-			break;
-		case 'F':
-			s->foreground = true;
-			break;
-		case 'p':
-			if (!*optarg)
-				usage_error("empty pid file name (-p)");
-			s->pidfile = optarg;
-			break;
-		case 'S':
-			if (!*optarg)
-				usage_error("empty socket path (-S)");
-			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-				usage_error("socket path '%s' is too long (-S): at most %zu bytes",
-					    optarg,
-					    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-			s->sock_path = optarg;
-			break;
-		case 'M':
-			if (!*optarg || strchr(optarg + 1, '/') ||
-			    strlen(optarg) > NAME_MAX)
-				usage_error("invalid shared memory object name '%s' (-M): "
-					    "a name without '/' is expected", optarg);
-			s->shm_name = optarg;
-			s->shm_dir = NULL;
-			break;
-		case 'm':
-			if (!*optarg)
-				usage_error("empty directory name (-m)");
-			s->shm_dir = optarg;
-			break;
-		case 'l':
-			if (!parse_size(optarg, &s->size))
-				usage_error("invalid size '%s' (-l): a number of bytes with an optional "
-					    "K, M, G or T suffix is expected", optarg);
-			if (s->size == 0)
-				usage_error("invalid size '%s' (-l): must be greater than 0", optarg);
-			if (s->size > IVS_MAX_SIZE)
-				usage_error("invalid size '%s' (-l): larger than the maximum of 4 EiB",
-					    optarg);
-			break;
-		case 'n':
-			if (!parse_uint(optarg, 1, IVS_MAX_VECTORS, &v))
-				usage_error("invalid vector count '%s' (-n): must be between 1 and %d",
-					    optarg, IVS_MAX_VECTORS);
-			s->vectors = (unsigned int)v;
-			break;
-		case 'P':
-			if (!parse_uint(optarg, 1, IVS_ID_SPACE, &v))
-				usage_error("invalid peer limit '%s' (-P): must be between 1 and %u",
-					    optarg, IVS_ID_SPACE);
-			s->max_peers = (unsigned int)v;
-			break;
-		case ':':
-			usage_error("option -%c requires an argument", optopt);
-		default:
-			usage_error("unknown option -%c", optopt);
-		}
-	}
+	while ((c = getopt(argc, argv, ":hvFp:S:m:M:l:n:P:T:C:")) != -1)
+		apply_opt(s, c, optarg);
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 }
@@ -382,6 +540,50 @@ static char *make_absolute(const char *path)
 	if (asprintf(&abs, "%s/%s", cwd, path) < 0)
 		return NULL;
 	return abs;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void plist_add(struct plist *l, struct peer *p, struct link *(*lk)(struct peer *))
+{
+	lk(p)->prev = l->tail;
+	lk(p)->next = NULL;
+	if (l->tail)
+		lk(l->tail)->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+	l->len++;
+}
+
+static void plist_del(struct plist *l, struct peer *p, struct link *(*lk)(struct peer *))
+{
+	if (lk(p)->prev)
+		lk(lk(p)->prev)->next = lk(p)->next;
+	else
+		l->head = lk(p)->next;
+	if (lk(p)->next)
+		lk(lk(p)->next)->prev = lk(p)->prev;
+	else
+		l->tail = lk(p)->prev;
+	lk(p)->prev = lk(p)->next = NULL;
+	l->len--;
+}
+
+static struct link *pend_link(struct peer *p)
+{
+	return &p->pend;
+}
+
+static struct link *stuck_link(struct peer *p)
+{
+	return &p->stk;
 }
 
 static uint64_t peer_token(const struct peer *p)
@@ -493,9 +695,15 @@ static void queue_pop(struct peer *p)
 	p->qoff = 0;
 }
 
+/* may the head of the queue go out now? */
+static bool may_send(const struct peer *p)
+{
+	return p->qlen && (p->state == ACTIVE || p->hs_left);
+}
+
 static void flush_queue(struct server *s, struct peer *p)
 {
-	while (p->qlen && !p->dead) {
+	while (may_send(p) && !p->dead) {
 		struct msg *m = &p->q[p->qhead];
 		ssize_t n = send_msg(p->sock, m->val, m->ref ? m->ref->fd : -1, p->qoff);
 
@@ -506,11 +714,18 @@ static void flush_queue(struct server *s, struct peer *p)
 			return;
 		}
 		p->qoff += (size_t)n;
-		if (p->qoff == sizeof(uint64_t))
+		if (p->qoff == sizeof(uint64_t)) {
 			queue_pop(p);
+			if (p->state == PENDING)
+				p->hs_left--;
+		}
 	}
 	if (!p->dead)
-		set_want_out(s, p, p->qlen != 0);
+		set_want_out(s, p, may_send(p));
+	if (p->qlen == 0 && p->on_stuck) {
+		plist_del(&s->stuck, p, stuck_link);
+		p->on_stuck = false;
+	}
 }
 
 static bool queue_push(struct peer *p, int64_t val, struct fdref *ref, size_t off)
@@ -546,7 +761,7 @@ static void peer_send(struct server *s, struct peer *p, int64_t val, struct fdre
 
 	if (p->dead)
 		return;
-	if (p->qlen == 0) {
+	if (p->qlen == 0 && !(p->state == PENDING && p->hs_queued)) {
 		ssize_t n = send_msg(p->sock, val, ref ? ref->fd : -1, 0);
 
 		if (n == (ssize_t)sizeof(uint64_t))
@@ -571,7 +786,14 @@ static void peer_send(struct server *s, struct peer *p, int64_t val, struct fdre
 		mark_dead(s, p);
 		return;
 	}
-	set_want_out(s, p, true);
+	if (p->state == ACTIVE && !p->on_stuck) {
+		p->on_stuck = true;
+		p->stuck_since = mono_ms();
+		plist_add(&s->stuck, p, stuck_link);
+	}
+	if (p->state == PENDING && !p->hs_queued)
+		p->hs_left++;
+	set_want_out(s, p, may_send(p));
 }
 
 /* ------------------------------------------------------------------ */
@@ -592,22 +814,152 @@ static void peer_free(struct server *s, struct peer *p)
 	free(p);
 }
 
-/* Remove every peer marked dead and tell the others it left. */
+/* Remove every peer marked dead and tell the others an announced one left. */
 static void reap_dead(struct server *s)
 {
 	while (s->dead_list) {
 		struct peer *p = s->dead_list;
 		uint16_t id = p->id;
+		bool announced = p->state == ACTIVE;
 		unsigned int i;
 
 		s->dead_list = p->next_dead;
 		s->peers[id] = NULL;
-		s->npeers--;
+		if (announced)
+			s->npeers--;
+		else
+			plist_del(&s->pending, p, pend_link);
+		if (p->on_stuck)
+			plist_del(&s->stuck, p, stuck_link);
 		peer_free(s, p);
+		if (!announced) {
+			logmsg(s, LOG_INFO, "client %u gone before its handshake completed", id);
+			continue;
+		}
 		logmsg(s, LOG_INFO, "peer %u left (%u peers)", id, s->npeers);
+		/* everybody left knows it: announced before, or told since */
 		for (i = 0; i < IVS_ID_SPACE; i++)
 			if (s->peers[i])
 				peer_send(s, s->peers[i], id, NULL);
+	}
+}
+
+/* Has the client read everything sent so far? */
+static bool peer_drained(struct peer *p)
+{
+	int outq = 0;
+
+	if (p->hs_left)
+		return false;
+	if (ioctl(p->sock, SIOCOUTQ, &outq) < 0)
+		return true;	/* cannot tell: as before, no handshake state */
+	return outq == 0;
+}
+
+/*
+ * A pending client read its whole handshake: announce it to everyone
+ * (pending clients too: they were not told of it, and are told of
+ * everything announced from their own handshake on), and count it.
+ */
+static void promote(struct server *s, struct peer *p)
+{
+	unsigned int i, v;
+
+	if (s->npeers >= s->max_peers) {
+		logmsg(s, LOG_WARNING,
+		       "refusing client %u (pid %d): the limit of %u peers is reached (-P)",
+		       p->id, (int)p->pid, s->max_peers);
+		mark_dead(s, p);
+		return;
+	}
+	plist_del(&s->pending, p, pend_link);
+	p->state = ACTIVE;
+	s->npeers++;
+	/* what happened while it read its handshake */
+	if (p->qlen) {
+		p->on_stuck = true;
+		p->stuck_since = mono_ms();
+		plist_add(&s->stuck, p, stuck_link);
+		flush_queue(s, p);
+	}
+	for (i = 0; i < IVS_ID_SPACE; i++) {
+		struct peer *o = s->peers[i];
+
+		if (!o || o == p || o->dead)
+			continue;
+		for (v = 0; v < s->vectors; v++)
+			peer_send(s, o, p->id, p->vec[v]);
+	}
+	logmsg(s, LOG_INFO, "peer %u joined (pid %d, %u peers)", p->id, (int)p->pid, s->npeers);
+}
+
+/*
+ * Timers: pending clients that completed their handshake are announced,
+ * those past their deadline dropped; announced peers whose queue has not
+ * been empty for -T are dropped. Returns the time of the next thing to
+ * do (ms), or -1 for none.
+ */
+static int64_t run_timers(struct server *s)
+{
+	int64_t now = mono_ms(), next = -1;
+	struct peer *p, *n;
+
+	for (p = s->pending.head; p; p = n) {
+		n = p->pend.next;
+		if (p->dead)
+			continue;
+		if (now >= p->next_check) {
+			if (peer_drained(p)) {
+				promote(s, p);
+				continue;
+			}
+			p->check_gap = p->check_gap * 2 > IVS_CHECK_MAX_MS ?
+				       IVS_CHECK_MAX_MS : p->check_gap * 2;
+			p->next_check = now + p->check_gap;
+		}
+		if (now >= p->deadline) {
+			logmsg(s, LOG_WARNING,
+			       "client %u (pid %d) did not read its handshake within %u ms (-T); "
+			       "dropping it", p->id, (int)p->pid, s->timeout_ms);
+			mark_dead(s, p);
+			continue;
+		}
+		if (next < 0 || p->next_check < next)
+			next = p->next_check;
+		if (p->deadline < next)
+			next = p->deadline;
+	}
+	for (p = s->stuck.head; p; p = n) {
+		n = p->stk.next;
+		if (p->dead)
+			continue;
+		if (now - p->stuck_since >= s->timeout_ms) {
+			logmsg(s, LOG_WARNING,
+			       "peer %u does not read its socket (%zu messages pending for %u ms, -T); "
+			       "dropping it", p->id, p->qlen, s->timeout_ms);
+			mark_dead(s, p);
+			continue;
+		}
+		if (next < 0 || p->stuck_since + s->timeout_ms < next)
+			next = p->stuck_since + s->timeout_ms;
+	}
+	reap_dead(s);
+	return next;
+}
+
+#define IVS_RECENT_SCAN	64
+
+static void promote_recent(struct server *s)
+{
+	struct peer *q = s->pending.tail, *n;
+	unsigned int k;
+
+	for (k = 1; q && q->pend.prev && k < IVS_RECENT_SCAN; k++)
+		q = q->pend.prev;
+	for (; q; q = n) {	/* oldest first: ids are announced in order */
+		n = q->pend.next;
+		if (!q->dead && peer_drained(q))
+			promote(s, q);
 	}
 }
 
@@ -623,10 +975,44 @@ static void add_peer(struct server *s, int sock)
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		pid = cred.pid;
 
+	/*
+	 * Newcomers that have read their handshake by now are announced
+	 * first, so that this one is told of them in its own handshake, as
+	 * everyone expects of a peer that came earlier. Only the newest few:
+	 * a client that reads does so at once, the old ones are those that
+	 * do not read, and may be thousands.
+	 */
+	promote_recent(s);
+	/* pending clients that are in by now count: look before refusing */
+	if (s->npeers >= s->max_peers) {
+		struct peer *q, *n;
+
+		for (q = s->pending.head; q && s->npeers < s->max_peers; q = n) {
+			n = q->pend.next;
+			if (!q->dead && peer_drained(q))
+				promote(s, q);
+		}
+	}
 	if (s->npeers >= s->max_peers) {
 		logmsg(s, LOG_WARNING,
 		       "refusing a client (pid %d): the limit of %u peers is reached (-P)",
 		       (int)pid, s->max_peers);
+		close(sock);
+		return;
+	}
+	/* too many in their handshake: the oldest goes, the newcomer gets its chance */
+	while (s->pending.head && s->pending.len >= s->max_pending) {
+		struct peer *old = s->pending.head;
+
+		logmsg(s, LOG_WARNING,
+		       "%u clients in their handshake: dropping the oldest, client %u (pid %d)",
+		       s->pending.len, old->id, (int)old->pid);
+		mark_dead(s, old);
+		reap_dead(s);
+	}
+	/* a free id exists: fewer than max_peers + max_pending <= the id space */
+	if (s->npeers + s->pending.len >= IVS_ID_SPACE) {
+		logmsg(s, LOG_WARNING, "refusing a client (pid %d): no free peer id", (int)pid);
 		close(sock);
 		return;
 	}
@@ -641,8 +1027,7 @@ static void add_peer(struct server *s, int sock)
 	 * Ids go round the whole id space, as with QEMU's own server, rather
 	 * than the lowest free one: QEMU's ivshmem-doorbell (7.2 at least)
 	 * frees a departed peer's eventfd array for good, and aborts when the
-	 * same id joins and then leaves again. A free id exists: npeers is
-	 * below max_peers, which is at most the id space.
+	 * same id joins and then leaves again.
 	 */
 	while (s->peers[s->next_id])
 		s->next_id = (s->next_id + 1) % IVS_ID_SPACE;
@@ -650,6 +1035,7 @@ static void add_peer(struct server *s, int sock)
 	s->next_id = (s->next_id + 1) % IVS_ID_SPACE;
 	p->sock = sock;
 	p->pid = pid;
+	p->state = PENDING;
 	p->serial = ++s->next_serial & ((UINT64_C(1) << 47) - 1);
 	if (!p->serial)
 		p->serial = ++s->next_serial;
@@ -675,33 +1061,31 @@ static void add_peer(struct server *s, int sock)
 	}
 
 	s->peers[p->id] = p;
-	s->npeers++;
+	p->deadline = mono_ms() + s->timeout_ms;
+	p->check_gap = IVS_CHECK_FIRST_MS;
+	p->next_check = mono_ms() + p->check_gap;
+	plist_add(&s->pending, p, pend_link);
 
-	/* the new peer: version, id, memory, the others, itself */
+	/*
+	 * The new client: version, id, memory, the announced peers, itself.
+	 * The others learn of it once it has read all that (promote()).
+	 */
 	peer_send(s, p, IVS_PROTOCOL_VERSION, NULL);
 	peer_send(s, p, p->id, NULL);
 	peer_send(s, p, -1, s->shm);
 	for (i = 0; i < IVS_ID_SPACE; i++) {
 		struct peer *o = s->peers[i];
 
-		if (!o || o == p || o->dead)
+		if (!o || o == p || o->dead || o->state != ACTIVE)
 			continue;
 		for (v = 0; v < s->vectors; v++)
 			peer_send(s, p, o->id, o->vec[v]);
 	}
 	for (v = 0; v < s->vectors; v++)
 		peer_send(s, p, p->id, p->vec[v]);
-
-	/* the others learn about the new one */
-	for (i = 0; i < IVS_ID_SPACE; i++) {
-		struct peer *o = s->peers[i];
-
-		if (!o || o == p || o->dead)
-			continue;
-		for (v = 0; v < s->vectors; v++)
-			peer_send(s, o, p->id, p->vec[v]);
-	}
-	logmsg(s, LOG_INFO, "peer %u joined (pid %d, %u peers)", p->id, (int)pid, s->npeers);
+	p->hs_queued = true;
+	logmsg(s, LOG_INFO, "client %u connected (pid %d, %u in their handshake)", p->id,
+	       (int)pid, s->pending.len);
 	return;
 
 err_free:
@@ -730,6 +1114,17 @@ static void accept_clients(struct server *s)
 			return;
 		case EMFILE:
 		case ENFILE:
+			/* the oldest client still in its handshake makes room */
+			if (s->pending.head) {
+				struct peer *old = s->pending.head;
+
+				logmsg(s, LOG_WARNING,
+				       "out of file descriptors: dropping the oldest client in its "
+				       "handshake, client %u (pid %d)", old->id, (int)old->pid);
+				mark_dead(s, old);
+				reap_dead(s);
+				continue;
+			}
 			/* take the connection off the backlog so that epoll stops reporting it */
 			if (s->reserve_fd >= 0) {
 				close(s->reserve_fd);
@@ -775,13 +1170,14 @@ static void dump_peers(struct server *s)
 {
 	unsigned int i;
 
-	logmsg(s, LOG_NOTICE, "%u peers, %u vectors, %" PRIu64 " bytes of memory",
-	       s->npeers, s->vectors, s->size);
+	logmsg(s, LOG_NOTICE, "%u peers (%u clients in their handshake), %u vectors, %" PRIu64
+	       " bytes of memory", s->npeers, s->pending.len, s->vectors, s->size);
 	for (i = 0; i < IVS_ID_SPACE; i++) {
 		struct peer *p = s->peers[i];
 
 		if (p)
-			logmsg(s, LOG_NOTICE, "  peer %u: pid %d, %zu messages queued",
+			logmsg(s, LOG_NOTICE, "  %s %u: pid %d, %zu messages queued",
+			       p->state == ACTIVE ? "peer" : "client in its handshake",
 			       p->id, (int)p->pid, p->qlen);
 	}
 }
@@ -1069,6 +1465,123 @@ out:
 	return ret;
 }
 
+/*
+ * Socket activation (systemd's LISTEN_FDS protocol, written here rather
+ * than linking libsystemd for two environment variables): when
+ * LISTEN_PID is our pid, LISTEN_FDS sockets start at fd 3. We take
+ * exactly one, a listening AF_UNIX stream socket. Returns 1 when one was
+ * inherited, 0 when none is, -1 on an error (logged).
+ */
+#define IVS_LISTEN_FDS_START 3
+
+static int inherit_socket(struct server *s)
+{
+	const char *pid_str = getenv("LISTEN_PID"), *fds_str = getenv("LISTEN_FDS");
+	int fd = IVS_LISTEN_FDS_START, val, fl;
+	unsigned long pid, nfds;
+	struct sockaddr_un sun;
+	socklen_t len;
+	char *end;
+
+	if (!pid_str || !fds_str)
+		return 0;
+	errno = 0;
+	pid = strtoul(pid_str, &end, 10);
+	if (errno || *end || pid != (unsigned long)getpid())
+		return 0;	/* meant for another process */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	errno = 0;
+	nfds = strtoul(fds_str, &end, 10);
+	if (errno || *end || nfds != 1) {
+		logmsg(s, LOG_ERR, "socket activation: LISTEN_FDS=%s, but exactly one socket "
+		       "is expected", fds_str);
+		return -1;
+	}
+	len = sizeof(val);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &val, &len) < 0 || val != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &val, &len) < 0 || val != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &val, &len) < 0 || !val) {
+		logmsg(s, LOG_ERR, "socket activation: fd %d is not a listening AF_UNIX "
+		       "stream socket (ListenStream= with a path is expected)", fd);
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		logmsg(s, LOG_ERR, "socket activation: fd %d: %s", fd, strerror(errno));
+		return -1;
+	}
+	s->listen_fd = fd;
+	s->sock_inherited = true;
+	/* its path, for the log lines */
+	len = sizeof(sun);
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 && sun.sun_path[0]) {
+		char *path = strndup(sun.sun_path, sizeof(sun.sun_path));
+
+		if (path) {
+			s->sock_path = path;
+			free(s->sock_abspath);
+			s->sock_abspath = strdup(path);
+		}
+	}
+	return 1;
+}
+
+/*
+ * Readiness and shutdown for a Type=notify service (systemd's notify
+ * protocol: one datagram of "KEY=VALUE" lines to the AF_UNIX socket
+ * named by $NOTIFY_SOCKET, a path or "@" for the abstract namespace).
+ */
+static void notify_setup(struct server *s)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t len;
+
+	if (!path)
+		return;
+	len = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len < 2 ||
+	    len >= sizeof(s->notify_addr.sun_path)) {
+		logmsg(s, LOG_WARNING, "ignoring NOTIFY_SOCKET='%s': not a socket path", path);
+		unsetenv("NOTIFY_SOCKET");
+		return;
+	}
+	memset(&s->notify_addr, 0, sizeof(s->notify_addr));
+	s->notify_addr.sun_family = AF_UNIX;
+	memcpy(s->notify_addr.sun_path, path, len);
+	if (path[0] == '@')
+		s->notify_addr.sun_path[0] = '\0';
+	s->notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	unsetenv("NOTIFY_SOCKET");
+}
+
+static void notify(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void notify(struct server *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int fd, len;
+
+	if (!s->notify_len)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(msg))
+		return;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&s->notify_addr,
+		   s->notify_len) < 0)
+		logmsg(s, LOG_WARNING, "cannot notify the service manager: %s", strerror(errno));
+	close(fd);
+}
+
 static int write_pidfile(struct server *s)
 {
 	char buf[32];
@@ -1213,6 +1726,28 @@ static void raise_fd_limit(struct server *s)
 		       s->max_peers, s->vectors);
 }
 
+/*
+ * How many clients may be in their handshake at once: each holds its
+ * socket and its eventfds. What the fd limit leaves after the peers
+ * (at least 16, at most IVS_MAX_PENDING); beyond it, the oldest goes.
+ */
+static unsigned int pending_limit(struct server *s)
+{
+	rlim_t per = s->vectors + 1, used = (rlim_t)s->max_peers * per + 64;
+	struct rlimit rl;
+	rlim_t n = IVS_MAX_PENDING;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > used ? (rl.rlim_cur - used) / per : 0;
+	if (n > IVS_MAX_PENDING)
+		n = IVS_MAX_PENDING;
+	if (n < 16)
+		n = 16;
+	if (n > IVS_ID_SPACE - s->max_peers)
+		n = IVS_ID_SPACE - s->max_peers;
+	return n ? (unsigned int)n : 1;
+}
+
 static void teardown(struct server *s)
 {
 	unsigned int i;
@@ -1266,8 +1801,15 @@ static int run_loop(struct server *s)
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(s->ep_fd, evs, 64, -1);
-		int i;
+		int64_t next = run_timers(s), wait_ms = -1;
+		int n, i;
+
+		if (next >= 0) {
+			wait_ms = next - mono_ms();
+			if (wait_ms < 0)
+				wait_ms = 0;
+		}
+		n = epoll_wait(s->ep_fd, evs, 64, (int)wait_ms);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1312,6 +1854,7 @@ int main(int argc, char **argv)
 		.size = IVS_DEFAULT_SIZE,
 		.vectors = 1,
 		.max_peers = IVS_DEFAULT_PEERS,
+		.timeout_ms = IVS_DEFAULT_TIMEOUT_MS,
 		.listen_fd = -1,
 		.sig_fd = -1,
 		.ep_fd = -1,
@@ -1359,9 +1902,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	raise_fd_limit(&s);
+	s.max_pending = pending_limit(&s);
 
-	if (open_memory(&s) < 0 || open_socket(&s) < 0)
+	notify_setup(&s);
+	ret = inherit_socket(&s);
+	if (ret < 0) {
+		ret = 1;
 		goto out;
+	}
+	if (open_memory(&s) < 0 || (!s.sock_inherited && open_socket(&s) < 0)) {
+		ret = 1;
+		goto out;
+	}
+	ret = 1;
 
 	if (!s.foreground) {
 		ready_fd = daemonize(&s);
@@ -1395,7 +1948,11 @@ int main(int argc, char **argv)
 		ready_fd = -1;
 	}
 
+	notify(&s, "READY=1\nSTATUS=serving %u vectors, at most %u peers, on %s\nMAINPID=%d",
+	       s.vectors, s.max_peers, s.sock_path, (int)getpid());
+
 	ret = run_loop(&s) < 0 ? 1 : 0;
+	notify(&s, "STOPPING=1\nSTATUS=shutting down");
 out:
 	teardown(&s);
 	if (ready_fd >= 0)

@@ -199,12 +199,15 @@ saw_ring() {
 	# the ringer is the newest peer; once every transient peer has left,
 	# its join and departure are both there. The ring and the join come by
 	# different fds, so either can be printed first.
+	# A ringer that leaves at once may go before the server announced it
+	# (it announces a client once it has read its handshake, issue 13):
+	# then the watch hears of neither its join nor its departure.
 	wait_until "as many departures as joins in $T/watch" balanced
 	r=$(sed -n 's/^peer \([0-9]*\) joined$/\1/p' "$T/watch" | sort -n | tail -n1)
-	[ -n "$r" ] && in_order "$T/watch" "joined as peer $W (2 vectors, 1 MiB)" \
+	[ -z "$r" ] || in_order "$T/watch" "joined as peer $W (2 vectors, 1 MiB)" \
 		"peer $r joined" "peer $r left"
 }
-check "watch saw it: vector 1 fired; the ringer joined, then left" saw_ring
+check "watch saw it: vector 1 fired; the ringer joined then left, or was never announced" saw_ring
 check "ring $W (vector 0 by default): exit 0" run 0 "$IV" peer -S "$SOCK" ring "$W"
 check "watch: vector 0 fired" until_line "$T/watch" '^vector 0 fired$'
 check "ring an absent peer: exit 1" run 1 "$IV" peer -S "$SOCK" ring 999

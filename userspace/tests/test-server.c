@@ -13,6 +13,8 @@
  */
 #include "ivs-test.h"
 
+#include <sys/resource.h>
+
 #include <sys/inotify.h>
 #include <sys/mman.h>
 
@@ -373,10 +375,11 @@ static void test_garbage(void)
 	{
 		int vm = 0, lv = 0;
 
-		drain_until(a.sock, &vm, &lv, 2, 1, 100);
-		good = good && vm == 2 && lv == 1;
+		/* it never read its handshake: the others never hear of it */
+		close(i.sock);
+		drain(a.sock, &vm, &lv, 100);
+		good = good && vm == 0 && lv == 0;
 	}
-	close(i.sock);
 	good = good && raw_join(sock, 2, &h, others, &no) && h.id != a.id && no == 1;
 	ok(good, "the server keeps serving: the next client gets a correct handshake");
 	raw_close(&h);
@@ -439,15 +442,18 @@ static void test_midhandshake(void)
 		shutdown(s, SHUT_WR);
 		close(s);
 	}
-	drain_until(a.sock, &vm, &lv, 80 * 4, 80, 100);
-	ok(good && vm == 80 * 4 && lv == 80,
-	   "80 clients leaving mid-handshake: the first peer saw 80 joins (%d fds) and 80 departures (%d)",
+	/* none read its handshake: none is announced (issue 13), nor its departure */
+	drain(a.sock, &vm, &lv, 100);
+	ok(good && vm == 0 && lv == 0,
+	   "80 clients leaving mid-handshake: the first peer hears of none (%d fds, %d departures)",
 	   vm, lv);
 	good = raw_join(sock, 4, &b, others, &no) && b.id != 0 && no == 1 && others[0] == 0;
 	ok(good, "the server still serves a full handshake afterwards");
+	/* announced once it has read its handshake; then it leaves */
+	drain_until(a.sock, &vm, &lv, 4, 0, 0);
 	raw_close(&b);
 	/* b's join and departure: the server closed b's fds by then */
-	drain_until(a.sock, &vm, &lv, 80 * 4 + 4, 80 + 1, 0);
+	drain_until(a.sock, &vm, &lv, 4, 1, 0);
 	after = wait_fds(sp.pid, base);
 	ok(base > 0 && after == base, "no fd leak in the server (%d fds before, %d after)", base, after);
 	raw_close(&a);
@@ -507,9 +513,11 @@ out:
 static void test_nonreader(void)
 {
 	char *sock = uniq("/tmp/ivs-test", ".sock"), *shm = uniq("ivs-test", "");
-	const char *args[] = { "-n", "64", "-P", "8", "-M", shm, NULL };
+	const char *args[] = { "-v", "-n", "64", "-P", "8", "-M", shm, NULL };
 	struct server_proc sp;
+	struct raw xr = RAW_INIT, w = RAW_INIT;
 	int x, k, others[8], no = 0, dropped_at = -1, slowest = 0;
+	int64_t end;
 	bool served = true;
 	int64_t val;
 	int fd, r, base;
@@ -519,16 +527,31 @@ static void test_nonreader(void)
 		goto out;
 	}
 	base = count_fds(sp.pid);
-	x = unix_connect(sock);	/* accepted first: the listen backlog is in order */
+	/*
+	 * A client that reads its handshake (so it is announced to the others)
+	 * and then nothing more; one that never reads is not announced at all
+	 * (test_idle).
+	 */
+	served = raw_join(sock, 64, &xr, NULL, NULL);
+	x = xr.sock;
+	end = now_ms() + LONG_MS;
+	while (!file_contains(sp.log, "peer 0 joined") && now_ms() < end)
+		sleep_ms(5);
+	/* a peer that reads: each newcomer leaves once this one heard of it */
+	served = served && raw_join(sock, 64, &w, NULL, NULL);
 	for (k = 0; k < 300 && served; k++) {
 		struct raw y = RAW_INIT;
 		int64_t t0 = now_ms();
+		int wv = 0, wl = 0;
 
 		served = raw_join(sock, 64, &y, others, &no);
 		if (now_ms() - t0 > slowest)
 			slowest = (int)(now_ms() - t0);
+		drain_until(w.sock, &wv, &wl, 64, 0, 0);
 		raw_close(&y);
-		if (served && no == 0) {
+		drain_until(w.sock, &wv, &wl, 64, 1, 0);
+		served = served && wv == 64 && wl >= 1;	/* and x's, once dropped */
+		if (served && no == 1) {
 			dropped_at = k;
 			break;
 		}
@@ -545,7 +568,8 @@ static void test_nonreader(void)
 			close(fd);
 	} while (r == 1);
 	ok(r == 0, "the dropped client sees its connection closed");
-	close(x);
+	raw_close(&xr);
+	raw_close(&w);
 	ok(wait_fds(sp.pid, base) == base, "the server holds no fd of it any more (%d, was %d)",
 	   count_fds(sp.pid), base);
 	server_stop(&sp);
@@ -573,11 +597,11 @@ static void test_cycles(void)
 	for (k = 0; k < 300; k++) {
 		struct raw y = RAW_INIT;
 
+		/* announced once it has read its handshake: leave after that */
 		if (raw_join(sock, 2, &y, NULL, NULL))
 			good_joins++;
+		drain_until(a.sock, &vm, &lv, 2 * (k + 1), k, 0);
 		raw_close(&y);
-		if (k % 50 == 49)
-			drain(a.sock, &vm, &lv, 1);
 	}
 	drain_until(a.sock, &vm, &lv, 600, 300, 100);
 	after = wait_fds(sp.pid, base);
@@ -1245,6 +1269,174 @@ static void test_bad_flags(void)
 	free(log);
 }
 
+
+/* read everything until the end of the stream (or LONG_MS): true at the end */
+static bool read_to_eof(int sock)
+{
+	int64_t end = now_ms() + LONG_MS, val;
+	int fd, r;
+
+	do {
+		r = raw_recv(sock, &val, &fd, (int)(end - now_ms() > 0 ? end - now_ms() : 0));
+		if (fd >= 0)
+			close(fd);
+	} while (r == 1);
+	return r == 0;
+}
+
+/*
+ * Issue 13: clients that connect and never read used to count against
+ * -P, and 64 of them (the default -P) locked everyone else out for as
+ * long as they stayed.
+ */
+static void test_idle(void)
+{
+	char *sock = uniq("/tmp/ivs-test", ".sock"), *shm = uniq("ivs-test", "");
+	const char *args[] = { "-v", "-T", "1500", "-M", shm, NULL };
+	struct server_proc sp;
+	struct raw a = RAW_INIT, b = RAW_INIT;
+	int idle[64], k, others[4], no = 0, gone = 0, base;
+	int64_t t0;
+	bool good;
+
+	if (!server_start(&sp, sock, args)) {
+		ok(false, "idle clients: server starts");
+		goto out;
+	}
+	base = count_fds(sp.pid);
+	for (k = 0; k < 64; k++)
+		idle[k] = unix_connect(sock);
+	t0 = now_ms();
+	good = raw_join(sock, 1, &a, NULL, NULL);
+	ok(good, "64 clients that connect and never read (the default -P): another one joins "
+	   "(peer %d, %d ms)", a.id, (int)(now_ms() - t0));
+	good = good && raw_join(sock, 1, &b, others, &no);
+	ok(good && no == 1 && others[0] == a.id,
+	   "... and the next one is told of it, and of none of the idle ones (%d others)", no);
+	good = good && expect_msg(a.sock, b.id, true, NULL, "the newcomer's vector");
+	ok(good && expect_silence(a.sock, 200),
+	   "... the first is told of the newcomer only, not of the idle ones");
+	/* the server drops them (reading them first would complete their handshakes) */
+	wait_fds(sp.pid, base + 2 * 2);
+	for (k = 0; k < 64; k++)
+		gone += idle[k] >= 0 && read_to_eof(idle[k]);
+	ok(gone == 64, "the idle clients are dropped after -T 1500 ms (%d of 64 saw the end, "
+	   "after their handshake)", gone);
+	ok(file_contains(sp.log, "did not read its handshake within 1500 ms"),
+	   "the server logs why");
+	ok(expect_silence(a.sock, 200) && expect_silence(b.sock, 1),
+	   "the peers are not told of their departure: they never knew them");
+	for (k = 0; k < 64; k++)
+		if (idle[k] >= 0)
+			close(idle[k]);
+	ok(wait_fds(sp.pid, base + 2 * 2) == base + 2 * 2,
+	   "the server holds no fd of them any more (%d, %d + 4 expected)", count_fds(sp.pid), base);
+	raw_close(&a);
+	raw_close(&b);
+	server_stop(&sp);
+out:
+	server_cleanup(&sp);
+	free(sock);
+	free(shm);
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	return *(const int *)x - *(const int *)y;
+}
+
+/*
+ * Issue 13: a well-behaved peer gets in within 1 s while 2,000 hostile
+ * connections (connected, never reading) are open. The product
+ * requirement is 1 s; the test asserts it on the median of 5 tries, so
+ * that one try stalled by a loaded machine does not fail it, and shows
+ * every try.
+ */
+#define HOSTILE 2000
+#define TRIES 5
+static void test_hostile(void)
+{
+	char *sock = uniq("/tmp/ivs-test", ".sock"), *shm = uniq("ivs-test", "");
+	const char *args[] = { "-T", "120000", "-M", shm, NULL };
+	struct server_proc sp;
+	struct raw w = RAW_INIT;
+	static int bad[HOSTILE];
+	int join_ms[TRIES], seen_ms[TRIES], k, opened = 0, fds, id;
+	struct rlimit rl;
+	bool good = true;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 4 * HOSTILE) {
+		rl.rlim_cur = 4 * HOSTILE;
+		if (rl.rlim_max < rl.rlim_cur)
+			rl.rlim_max = rl.rlim_cur;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			ok(true, "# SKIP 2,000 hostile connections: RLIMIT_NOFILE cannot be raised "
+			   "to %d", 4 * HOSTILE);
+			goto out_free;
+		}
+	}
+	if (!server_start(&sp, sock, args)) {
+		ok(false, "hostile connections: server starts");
+		goto out;
+	}
+	good = raw_join(sock, 1, &w, NULL, NULL);	/* a peer that is there first */
+	for (k = 0; k < HOSTILE; k++) {
+		bad[k] = unix_connect(sock);
+		opened += bad[k] >= 0;
+	}
+	/* the server has accepted them all: 2 fds each (socket, eventfd) */
+	fds = wait_fds(sp.pid, count_fds(sp.pid) < 2 * HOSTILE ? 2 * HOSTILE : 0);
+	fds = count_fds(sp.pid);
+	ok(good && opened == HOSTILE && fds >= 2 * HOSTILE,
+	   "%d connections that never read are open (the server holds %d fds)", opened, fds);
+	for (k = 0; k < TRIES; k++) {
+		struct raw g = RAW_INIT;
+		int64_t t0 = now_ms();
+
+		good = raw_join(sock, 1, &g, NULL, NULL);
+		join_ms[k] = (int)(now_ms() - t0);
+		/* the peer that was there sees it come */
+		good = good && expect_msg(w.sock, g.id, true, NULL, "the newcomer's vector");
+		seen_ms[k] = (int)(now_ms() - t0);
+		id = g.id;
+		raw_close(&g);
+		good = good && wait_left(w.sock, id);
+		if (!good)
+			break;
+		diag("try %d: handshake read in %d ms, announced to the other peer after %d ms",
+		     k + 1, join_ms[k], seen_ms[k]);
+	}
+	ok(good, "%d well-behaved peers join one after another among them", TRIES);
+	if (good) {
+		qsort(join_ms, TRIES, sizeof(int), cmp_int);
+		qsort(seen_ms, TRIES, sizeof(int), cmp_int);
+		ok(seen_ms[TRIES / 2] < 1000,
+		   "... and get in within 1 s: median %d ms to be announced (handshake %d ms; "
+		   "slowest %d ms)", seen_ms[TRIES / 2], join_ms[TRIES / 2], seen_ms[TRIES - 1]);
+	}
+	fds = count_fds(sp.pid);
+	ok(fds >= 2 * HOSTILE, "the hostile connections are still open meanwhile (%d fds)", fds);
+	for (k = 0; k < HOSTILE; k++)
+		if (bad[k] >= 0)
+			close(bad[k]);
+	raw_close(&w);
+	server_stop(&sp);
+out:
+	server_cleanup(&sp);
+out_free:
+	free(sock);
+	free(shm);
+}
+
+/* IVS_ONLY=test_name runs that test alone (when debugging) */
+static bool want(const char *name)
+{
+	const char *only = getenv("IVS_ONLY");
+
+	return !only || strcmp(only, name) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1256,24 +1448,47 @@ int main(int argc, char **argv)
 		scratch = argv[2];
 	signal(SIGPIPE, SIG_IGN);
 
-	test_conformance(1);
-	test_conformance(4);
-	test_garbage();
-	test_midhandshake();
-	test_slow_reader();
-	test_nonreader();
-	test_cycles();
-	test_limit();
-	test_signals(SIGTERM, "SIGTERM");
-	test_signals(SIGINT, "SIGINT");
-	test_sizes();
-	test_socket_path();
-	test_existing_shm();
-	test_dir();
-	test_daemon();
-	test_ready(true);
-	test_ready(false);
-	test_ready_daemon();
-	test_bad_flags();
+	if (want("test_conformance"))
+		test_conformance(1);
+	if (want("test_conformance"))
+		test_conformance(4);
+	if (want("test_garbage"))
+		test_garbage();
+	if (want("test_midhandshake"))
+		test_midhandshake();
+	if (want("test_slow_reader"))
+		test_slow_reader();
+	if (want("test_nonreader"))
+		test_nonreader();
+	if (want("test_cycles"))
+		test_cycles();
+	if (want("test_limit"))
+		test_limit();
+	if (want("test_idle"))
+		test_idle();
+	if (want("test_hostile"))
+		test_hostile();
+	if (want("test_signals"))
+		test_signals(SIGTERM, "SIGTERM");
+	if (want("test_signals"))
+		test_signals(SIGINT, "SIGINT");
+	if (want("test_sizes"))
+		test_sizes();
+	if (want("test_socket_path"))
+		test_socket_path();
+	if (want("test_existing_shm"))
+		test_existing_shm();
+	if (want("test_dir"))
+		test_dir();
+	if (want("test_daemon"))
+		test_daemon();
+	if (want("test_ready"))
+		test_ready(true);
+	if (want("test_ready"))
+		test_ready(false);
+	if (want("test_ready_daemon"))
+		test_ready_daemon();
+	if (want("test_bad_flags"))
+		test_bad_flags();
 	return ivs_exit_status();
 }
