@@ -30,7 +30,7 @@ ok() { n=$((n + 1)); echo "ok $n - $*"; }
 nok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-show() { sed 's/^/#   /' "$@"; }
+show() { sed 's/^/#   /' "$@"; echo; }	# datagrams may end without a newline
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
