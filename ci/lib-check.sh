@@ -238,9 +238,18 @@ lib_check_main() {
 		cat "$W/peer-write.err"
 		host_fail "'ivshmem peer write' leaves a message for the guest"
 	fi
-	# the writer's id must be free again before QEMU comes, which gets peer 1
-	ivs_wait_for 0 "the watch to see 'ivshmem peer write' (peer 1) leave" \
-		grep -qx 'peer 1 left' "$W/watch.out" || true
+	# the writer's id must be free again before QEMU comes, which gets peer 1.
+	# The server (-v) says the writer went: announced ("peer 1 left", and
+	# then the watch has seen it leave), or gone before the server saw it
+	# read its handshake, never announced (issue 13)
+	lc_writer_gone() {
+		grep -q '^ivshmem-server: client 1 gone before its handshake completed$' \
+			"$IVS_SERVER_LOG" ||
+			{ grep -q '^ivshmem-server: peer 1 left ' "$IVS_SERVER_LOG" &&
+			  grep -qx 'peer 1 left' "$W/watch.out"; }
+	}
+	ivs_wait_for 0 "the server and the watch to see 'ivshmem peer write' (peer 1) go" \
+		lc_writer_gone || true
 	l0=$(wc -l <"$W/watch.out")
 	lc_guest_id() { # the first peer to join after line l0 of the watch: QEMU
 		tail -n +$((l0 + 1)) "$W/watch.out" | sed -n 's/^peer \([0-9]*\) joined$/\1/p' | head -1
