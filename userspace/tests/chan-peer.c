@@ -145,16 +145,25 @@ static bool wait_peers(unsigned int want, uint32_t *slots)
 
 static bool wait_left(uint32_t slot, int ms)
 {
+	/*
+	 * Every LEFT event is kept, not only the one waited for: a scan that
+	 * finds two peers gone reports them in slot order, so A's departure
+	 * may come out just before B's while this waits for B.
+	 */
+	static bool left[MAXP];
 	struct ivshmem_chan_event ev = { .size = sizeof(ev) };
 	int64_t end = ms_now() + ms;
 
-	while (ms_now() < end) {
+	if (slot >= MAXP)
+		return false;
+	for (;;) {
 		while (ivshmem_chan_next_event(ch, &ev) == 0)
-			if (ev.type == IVSHMEM_CHAN_LEFT && ev.slot == slot)
-				return true;
+			if (ev.type == IVSHMEM_CHAN_LEFT && ev.slot < MAXP)
+				left[ev.slot] = true;
+		if (left[slot] || ms_now() >= end)
+			return left[slot];
 		idle(100);
 	}
-	return false;
 }
 
 /* role letter -> slot + 1 */
